@@ -1,0 +1,86 @@
+"""The base class of every attack: a small, serializable, configurable callable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from mi_keras.enums import ThreatModel
+
+
+@keras.saving.register_keras_serializable(package="mi_keras")
+class Attack:
+    """Base class: ``attack(model, x, y)`` returns adversarial examples.
+
+    Attacks are plain objects, not Keras layers: a layer would autocast ``x`` to the
+    compute dtype under a mixed-precision policy (the perturbation must stay float32) and
+    would track the attacked model as a sub-layer. They own no variables, so one attack can
+    be called from any ``tf.function``, replica or XLA cluster.
+
+    Randomness is stateless when a seed is known: ``seed`` (an int) fixes every call, and a
+    ``seed`` tensor of shape ``[2]`` passed to ``__call__`` (for instance derived from the
+    optimizer step) overrides it. With neither, TensorFlow's global generator is used.
+
+    Args:
+        eps: radius of the threat-model ball, in [0, 1] pixel units.
+        threat_model: ``"Linf"`` or ``"L2"`` (see `mi_keras.enums.ThreatModel`).
+        seed: optional int for reproducible random starts.
+        name: optional display name.
+    """
+
+    def __init__(
+        self,
+        eps: float,
+        threat_model: str | ThreatModel = ThreatModel.LINF,
+        seed: int | None = None,
+        name: str | None = None,
+    ):
+        if not eps or eps <= 0:
+            raise ValueError(f"`eps` must be > 0 (the radius of the threat-model ball); got {eps}.")
+        self.eps = float(eps)
+        self.threat_model = ThreatModel.parse(threat_model, "threat_model")
+        if seed is not None and not isinstance(seed, int):
+            raise ValueError(f"`seed` must be an int or None; got {seed!r}.")
+        self.seed = seed
+        self.name = name or type(self).__name__
+
+    def __call__(self, model: keras.Model, x, y, seed=None) -> tf.Tensor:
+        """Returns ``x_adv`` with ``x_adv - x`` inside the eps ball and ``x_adv`` in [0, 1].
+
+        Args:
+            model: a callable returning logits; it is run with ``training=False``.
+            x: float images in [0, 1], shape ``[batch, ...]``.
+            y: integer labels, shape ``[batch]``.
+            seed: optional int tensor of shape ``[2]`` for stateless randomness.
+        """
+        x = tf.convert_to_tensor(x, tf.float32)
+        y = tf.cast(tf.reshape(y, [-1]), tf.int32)
+        if seed is None and self.seed is not None:
+            seed = tf.constant([self.seed, 0], tf.int64)
+        return tf.stop_gradient(self.perturb(model, x, y, seed))
+
+    def perturb(self, model, x: tf.Tensor, y: tf.Tensor, seed) -> tf.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement `perturb`.")
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "eps": self.eps,
+            "threat_model": self.threat_model.value,
+            "seed": self.seed,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def logits_of(model, x: tf.Tensor) -> tf.Tensor:
+    """The model's logits in inference mode, as float32 whatever the precision policy."""
+    return tf.cast(model(x, training=False), tf.float32)

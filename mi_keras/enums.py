@@ -1,0 +1,89 @@
+"""Enumerations used across mi-keras instead of magic strings (RobustBench style).
+
+Every enum is a ``str`` subclass, so configs may keep plain strings: ``ThreatModel("Linf")``
+and ``ThreatModel.parse("linf")`` both give ``ThreatModel.LINF``.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class _ParsableEnum(str, enum.Enum):
+    """A string enum whose ``parse`` accepts any case and names the valid values on error."""
+
+    @classmethod
+    def parse(cls, value: str | _ParsableEnum, argument: str | None = None):
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            for member in cls:
+                if value.lower() in (member.value.lower(), member.name.lower()):
+                    return member
+        accepted = ", ".join(repr(member.value) for member in cls)
+        name = argument or cls.__name__
+        raise ValueError(f"Unknown {name} {value!r}; expected one of {accepted}.")
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ThreatModel(_ParsableEnum):
+    """The norm of the perturbation ball."""
+
+    LINF = "Linf"
+    L2 = "L2"
+
+
+class RandomStart(_ParsableEnum):
+    """How an iterative attack initialises its perturbation."""
+
+    NORMAL = "normal"  # x + 0.001 * N(0, I): the official MIAT code
+    UNIFORM = "uniform"  # uniform in the eps ball (Madry et al.)
+    NONE = "none"
+
+
+class AttackLoss(_ParsableEnum):
+    """The objective an attack maximises."""
+
+    CE = "ce"  # cross-entropy: PGD
+    MARGIN = "margin"  # Carlini-Wagner margin on the logits: CW-inf
+    KL = "kl"  # KL(h(x) || h(x_adv)): the TRADES inner maximisation
+    DLR = "dlr"  # difference of logits ratio (Croce and Hein, 2020)
+
+
+class BaseLoss(_ParsableEnum):
+    """The adversarial-training loss that MIAT's MI term is added to."""
+
+    CE = "ce"  # standard AT (Madry et al.): NAMID
+    TRADES = "trades"  # Zhang et al. 2019: NAMID_T
+    MART = "mart"  # Wang et al. 2020: NAMID_M
+
+
+class Bound(_ParsableEnum):
+    """Mutual-information lower bound evaluated per sample."""
+
+    DV = "dv"  # Donsker-Varadhan (the paper's)
+    JSD = "jsd"  # Jensen-Shannon (Hjelm et al., 2018)
+    INFONCE = "infonce"  # van den Oord et al., 2018
+
+
+class DVVariant(_ParsableEnum):
+    """Which Donsker-Varadhan estimator to compute."""
+
+    EXACT = "exact"  # diagonal excluded exactly, log(B - 1) normaliser
+    REFERENCE = "reference"  # the official code: diagonal zeroed, so a spurious exp(0) stays
+
+
+class Selection(_ParsableEnum):
+    """How the predicted label of Eq. 6 (correct on x, fooled on x_adv) is computed."""
+
+    LOGITS = "logits"  # argmax of the logits (the paper)
+    BATCH_SOFTMAX = "batch_softmax"  # argmax of softmax over the batch axis (the official code's bug)
+
+
+class EstimatorObjective(_ParsableEnum):
+    """Stage-1 objective for the MI estimators."""
+
+    CONTRASTIVE = "contrastive"  # the official code's reading of Eq. 5 (cosine terms)
+    MIM = "mim"  # Eq. 4: plain maximisation on the selected samples

@@ -1,0 +1,120 @@
+"""One MI estimator: a local encoder for the pattern, a global network for the logits, a bound."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from mi_keras.enums import Bound, DVVariant
+from mi_keras.mi.bounds import per_sample_mi
+from mi_keras.mi.global_network import GlobalNetwork
+from mi_keras.mi.local_encoder import LocalEncoder
+
+
+@keras.saving.register_keras_serializable(package="mi_keras")
+class MIEstimator(keras.layers.Layer):
+    """Estimates ``I(pattern; h(x))`` per sample (local DIM with a per-sample bound).
+
+    MIAT (Zhou et al., "Improving Adversarial Robustness via Mutual Information
+    Estimation", ICML 2022) uses two of these: the natural estimator (pattern = the clean
+    image ``x``) and the adversarial one (pattern = the noise ``x_adv - x``), both paired
+    with the classifier's logits on ``x`` or ``x_adv``.
+
+    ``encode`` and ``score`` split the computation so a training step can run the (costly)
+    local encoder once per pattern and score it against several logits.
+
+    Example:
+    ```python
+    estimator = MIEstimator.for_classifier(input_shape=(32, 32, 3), num_classes=10)
+    mi = estimator(images, classifier(images))  # [batch] float32
+    ```
+
+    Args:
+        local_encoder: a `LocalEncoder`; built with ``units`` if None.
+        global_network: a `GlobalNetwork`; built with ``units`` if None.
+        units: feature width when the sub-networks are created here.
+        bound: ``"dv"`` (default), ``"jsd"`` or ``"infonce"``.
+        dv: ``"exact"`` (default) or ``"reference"`` (the official code's DV variant).
+        chunk_size: optional row chunk for the score tensor (see `bounds.per_sample_mi`).
+        **kwargs: forwarded to `keras.layers.Layer`.
+    """
+
+    def __init__(
+        self,
+        local_encoder: LocalEncoder | None = None,
+        global_network: GlobalNetwork | None = None,
+        units: int = 2048,
+        bound: str | Bound = Bound.DV,
+        dv: str | DVVariant = DVVariant.EXACT,
+        chunk_size: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.local_encoder = _deserialize(local_encoder) or LocalEncoder(units, name="local_encoder")
+        self.global_network = _deserialize(global_network) or GlobalNetwork(units, name="global_network")
+        if self.local_encoder.units != self.global_network.units:
+            raise ValueError(
+                "`local_encoder` and `global_network` must have the same `units`; got "
+                f"{self.local_encoder.units} and {self.global_network.units}."
+            )
+        self.units = self.local_encoder.units
+        self.bound = Bound.parse(bound, "bound")
+        self.dv = DVVariant.parse(dv, "dv")
+        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+            raise ValueError(f"`chunk_size` must be a positive integer or None; got {chunk_size!r}.")
+        self.chunk_size = chunk_size
+
+    @classmethod
+    def for_classifier(cls, input_shape, num_classes: int, units: int = 2048, **kwargs) -> MIEstimator:
+        """A built estimator for images of ``input_shape`` (H, W, C) and ``num_classes`` logits."""
+        estimator = cls(units=units, **kwargs)
+        estimator.build((None, *input_shape), (None, num_classes))
+        return estimator
+
+    def build(self, pattern_shape, logits_shape):
+        # Deserialised sub-networks arrive built; building them again would add weights.
+        if not self.local_encoder.built:
+            self.local_encoder.build(tuple(pattern_shape))
+        if not self.global_network.built:
+            self.global_network.build(tuple(logits_shape))
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.global_network.num_classes
+
+    def encode(self, pattern, training=None) -> tf.Tensor:
+        """Local features ``[batch, positions, units]`` of a pattern."""
+        return self.local_encoder(pattern, training=training)
+
+    def score(self, local_features, logits, training=None, positive_index=None) -> tf.Tensor:
+        """Per-sample MI between precomputed local features and the logits, float32 ``[rows]``."""
+        global_features = self.global_network(logits, training=training)
+        return per_sample_mi(
+            global_features,
+            local_features,
+            bound=self.bound,
+            dv_variant=self.dv,
+            positive_index=positive_index,
+            chunk_size=self.chunk_size,
+        )
+
+    def call(self, pattern, logits, training=None):
+        return self.score(self.encode(pattern, training=training), logits, training=training)
+
+    def compute_output_shape(self, pattern_shape, logits_shape):
+        return (logits_shape[0],)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "local_encoder": keras.saving.serialize_keras_object(self.local_encoder),
+            "global_network": keras.saving.serialize_keras_object(self.global_network),
+            "units": self.units,
+            "bound": self.bound.value,
+            "dv": self.dv.value,
+            "chunk_size": self.chunk_size,
+        }
+
+
+def _deserialize(layer):
+    return keras.saving.deserialize_keras_object(layer) if isinstance(layer, dict) else layer

@@ -1,0 +1,5 @@
+"""Models: adversarial training wrappers (standard AT, MIAT stage 1 and 2) and the zoo."""
+
+from mi_keras.models.adversarial_model import AdversarialModel
+from mi_keras.models.mi_defense_model import MIDefenseModel
+from mi_keras.models.mi_estimator_trainer import MIEstimatorTrainer

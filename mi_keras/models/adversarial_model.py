@@ -1,0 +1,158 @@
+"""Adversarial training of any Keras classifier: standard AT, TRADES or MART."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from mi_keras.attacks.attack import Attack
+from mi_keras.distribution import global_sum
+from mi_keras.enums import BaseLoss
+from mi_keras.losses.adversarial_losses import base_loss
+from mi_keras.models.training_utils import (
+    as_attack,
+    build_from_classifier,
+    deserialize_if_config,
+    float_logits,
+    images_and_labels,
+    step_seed,
+)
+
+
+@keras.saving.register_keras_serializable(package="mi_keras")
+class AdversarialModel(keras.Model):
+    """Wraps a classifier (returning logits) and trains it on adversarial examples.
+
+    Each ``train_step`` crafts ``x_adv = attack(classifier, x, y)`` with the classifier in
+    inference mode, then minimises the base loss: cross-entropy on ``x_adv`` (standard AT,
+    Madry et al., 2018), TRADES or MART. It is the baseline row of every comparison and the
+    frozen target of MIAT's stage 1; `MIDefenseModel` extends it with the MI loss.
+
+    Example:
+    ```python
+    model = AdversarialModel(classifier, attack=PGD(eps=8 / 255, steps=10))
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    model.fit(train_ds, validation_data=val_ds, epochs=100)
+    ```
+
+    Args:
+        classifier: a Keras model mapping images in [0, 1] to logits.
+        attack: the training attack, an `mi_keras.attacks.Attack`.
+        base_loss: ``"ce"``, ``"trades"`` or ``"mart"``.
+        beta: the TRADES / MART trade-off weight (6.0 by default).
+        eval_attack: the attack of ``test_step``; defaults to ``attack``.
+        seed: optional int; with it (or a seeded attack) each step's attack start is drawn
+            from a stateless seed ``(seed, step)``, so runs are reproducible.
+        **kwargs: forwarded to `keras.Model`.
+    """
+
+    def __init__(
+        self,
+        classifier: keras.Model,
+        attack: Attack,
+        base_loss: str | BaseLoss = BaseLoss.CE,
+        beta: float = 6.0,
+        eval_attack: Attack | None = None,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.classifier = deserialize_if_config(classifier)
+        if not isinstance(self.classifier, keras.Model):
+            raise ValueError(f"`classifier` must be a keras.Model returning logits; got {type(self.classifier).__name__}.")
+        self.attack = as_attack(attack, "attack")
+        self.eval_attack = as_attack(eval_attack, "eval_attack") if eval_attack is not None else self.attack
+        self.base_loss = BaseLoss.parse(base_loss, "base_loss")
+        if beta < 0:
+            raise ValueError(f"`beta` must be >= 0; got {beta}.")
+        self.beta = float(beta)
+        self.seed = seed
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in self._tracked_means()}
+        self.clean_accuracy = keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")
+        self.adversarial_accuracy = keras.metrics.SparseCategoricalAccuracy(name="adversarial_accuracy")
+        if type(self).__init__ is AdversarialModel.__init__:  # subclasses call it at the end of theirs
+            build_from_classifier(self)
+
+    # Hooks that MIDefenseModel extends.
+    def _tracked_means(self) -> list[str]:
+        return ["loss", "base_loss"]
+
+    def _needs_clean_logits(self) -> bool:
+        return self.base_loss != BaseLoss.CE
+
+    def _gradient_free_inputs(self, x, x_adv) -> dict[str, tf.Tensor]:
+        return {}
+
+    def _objective(self, x, x_adv, y, clean_logits, adversarial_logits, context):
+        """Returns (this replica's share of the loss, global scalar values to track)."""
+        per_sample = base_loss(self.base_loss, clean_logits, adversarial_logits, y, self.beta)
+        global_batch = global_sum(tf.cast(tf.shape(y)[0], tf.float32))
+        share = tf.reduce_sum(per_sample) / global_batch
+        value = global_sum(share)
+        return share, {"loss": value, "base_loss": value}
+
+    # Keras API.
+    def call(self, inputs, training=False):
+        return self.classifier(inputs, training=training)
+
+    def build(self, input_shape):
+        if not self.classifier.built:
+            self.classifier.build(input_shape)
+        self.built = True
+
+    @property
+    def metrics(self):
+        return [*self._trackers.values(), self.clean_accuracy, self.adversarial_accuracy]
+
+    def train_step(self, data):
+        x, y = images_and_labels(data)
+        x_adv = self.attack(self.classifier, x, y, seed=step_seed(self.seed, self.attack, self.optimizer))
+        context = self._gradient_free_inputs(x, x_adv)
+        variables = self.classifier.trainable_variables
+        with tf.GradientTape() as tape:
+            adversarial_logits = float_logits(self.classifier, x_adv, training=True)
+            clean_logits = float_logits(self.classifier, x, training=True) if self._needs_clean_logits() else None
+            share, values = self._objective(x, x_adv, y, clean_logits, adversarial_logits, context)
+            scaled = self.optimizer.scale_loss(share)
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        self._update_metrics(values, y, clean_logits, adversarial_logits)
+        return {name: metric.result() for name, metric in self._metrics_to_report(clean_logits)}
+
+    def test_step(self, data):
+        x, y = images_and_labels(data)
+        x_adv = self.eval_attack(self.classifier, x, y)
+        self.clean_accuracy.update_state(y, float_logits(self.classifier, x, training=False))
+        self.adversarial_accuracy.update_state(y, float_logits(self.classifier, x_adv, training=False))
+        return {"clean_accuracy": self.clean_accuracy.result(), "adversarial_accuracy": self.adversarial_accuracy.result()}
+
+    def _update_metrics(self, values, y, clean_logits, adversarial_logits):
+        for name, value in values.items():
+            self._trackers[name].update_state(value)
+        self.adversarial_accuracy.update_state(y, adversarial_logits)
+        if clean_logits is not None:
+            self.clean_accuracy.update_state(y, clean_logits)
+
+    def _metrics_to_report(self, clean_logits):
+        reported = [*self._trackers.items(), ("adversarial_accuracy", self.adversarial_accuracy)]
+        if clean_logits is not None:
+            reported.append(("clean_accuracy", self.clean_accuracy))
+        return reported
+
+    def export_classifier(self, path, **kwargs):
+        """Exports the classifier alone as a SavedModel; see `mi_keras.export.export_classifier`."""
+        from mi_keras.export import export_classifier
+
+        return export_classifier(self.classifier, path, **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        config = {
+            "classifier": keras.saving.serialize_keras_object(self.classifier),
+            "attack": keras.saving.serialize_keras_object(self.attack),
+            "base_loss": self.base_loss.value,
+            "beta": self.beta,
+            "eval_attack": keras.saving.serialize_keras_object(self.eval_attack) if self.eval_attack is not self.attack else None,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}

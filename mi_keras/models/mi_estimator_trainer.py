@@ -1,0 +1,166 @@
+"""MIAT stage 1: trains the natural and adversarial MI estimators against a frozen classifier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from mi_keras.attacks.attack import Attack
+from mi_keras.distribution import num_replicas
+from mi_keras.enums import EstimatorObjective, Selection
+from mi_keras.losses.batch_statistics import masked_mean
+from mi_keras.losses.estimator_objectives import estimator_objectives
+from mi_keras.losses.selection import correctness, selection_masks
+from mi_keras.models.training_utils import (
+    as_attack,
+    as_estimator,
+    build_from_classifier,
+    deserialize_if_config,
+    float_logits,
+    images_and_labels,
+    step_seed,
+)
+
+_MI_METRICS = ("natural_mi_robust", "natural_mi_fooled", "adversarial_mi_robust", "adversarial_mi_fooled")
+
+
+@keras.saving.register_keras_serializable(package="mi_keras")
+class MIEstimatorTrainer(keras.Model):
+    """Trains ``phi_n`` (natural MI) and ``phi_a`` (adversarial MI) of MIAT (Zhou et al., ICML 2022).
+
+    The classifier is frozen and runs in inference mode, on ``x`` and on ``x_adv`` crafted on
+    the fly with the same threat model as stage 2 (the released code mixed L2 estimators with
+    L-inf training: a bug we do not copy). Objectives: ``"contrastive"`` (the code's Eq. 5
+    reading, weights 5, 8, 0.1, 1.0, 0.5) or ``"mim"`` (Eq. 4). One optimizer serves both
+    estimators: their losses touch disjoint weights, so this equals the code's two Adams.
+
+    Metrics: ``loss``, ``natural_loss``, ``adversarial_loss`` and the mean MI of the adversarial
+    sample, ``I_N(x; h(x_adv))`` and ``I_A(n; h(x_adv))``, on robust and on fooled samples.
+
+    Under ``tf.distribute`` the batch-level sums are global but each replica's DV negatives
+    are its own samples (stage 1 trains the encoders, whose features would need a
+    differentiable all-gather).
+
+    Example:
+    ```python
+    trainer = MIEstimatorTrainer(
+        at_classifier,
+        MIEstimator.for_classifier((32, 32, 3), 10),
+        MIEstimator.for_classifier((32, 32, 3), 10),
+        attack=PGD(eps=8 / 255, steps=10),
+    )
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-2))
+    trainer.fit(train_ds, epochs=25)
+    ```
+
+    Args:
+        classifier: the frozen target (a standard-AT model in the paper).
+        natural_estimator: the `MIEstimator` trained on ``(x, h(.))``.
+        adversarial_estimator: the `MIEstimator` trained on ``(x_adv - x, h(.))``.
+        attack: crafts ``x_adv`` against the classifier.
+        objective: ``"contrastive"`` (default) or ``"mim"``.
+        selection: how predictions are taken for the masks (``"logits"`` or ``"batch_softmax"``).
+        seed: optional int for reproducible attack starts.
+        **kwargs: forwarded to `keras.Model`.
+    """
+
+    def __init__(
+        self,
+        classifier: keras.Model,
+        natural_estimator,
+        adversarial_estimator,
+        attack: Attack,
+        objective: str | EstimatorObjective = EstimatorObjective.CONTRASTIVE,
+        selection: str | Selection = Selection.LOGITS,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.classifier = deserialize_if_config(classifier)
+        self.natural_estimator = as_estimator(natural_estimator, "natural_estimator")
+        self.adversarial_estimator = as_estimator(adversarial_estimator, "adversarial_estimator")
+        self.attack = as_attack(attack, "attack")
+        self.objective = EstimatorObjective.parse(objective, "objective")
+        self.selection = Selection.parse(selection, "selection")
+        self.seed = seed
+        names = ("loss", "natural_loss", "adversarial_loss", *_MI_METRICS)
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        build_from_classifier(self)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def call(self, inputs, training=False):
+        return self.classifier(inputs, training=False)
+
+    def _estimator_variables(self):
+        return self.natural_estimator.trainable_variables + self.adversarial_estimator.trainable_variables
+
+    def _estimator_losses(self, x, x_adv, y, training):
+        clean_logits = tf.stop_gradient(float_logits(self.classifier, x, training=False))
+        adversarial_logits = tf.stop_gradient(float_logits(self.classifier, x_adv, training=False))
+        natural_features = self.natural_estimator.encode(x, training=training)
+        adversarial_features = self.adversarial_estimator.encode(x_adv - x, training=training)
+        mi = {
+            "natural_clean": self.natural_estimator.score(natural_features, clean_logits, training=training),
+            "natural_adversarial": self.natural_estimator.score(natural_features, adversarial_logits, training=training),
+            "adversarial_adversarial": self.adversarial_estimator.score(adversarial_features, adversarial_logits, training=training),
+            "adversarial_clean": self.adversarial_estimator.score(adversarial_features, clean_logits, training=training),
+        }
+        masks = selection_masks(clean_logits, adversarial_logits, y, self.selection)
+        adversarial_wrong = 1.0 - correctness(adversarial_logits, y, self.selection)
+        natural, adversarial = estimator_objectives(self.objective, mi, masks, adversarial_wrong)
+        values = {
+            "loss": natural + adversarial,
+            "natural_loss": natural,
+            "adversarial_loss": adversarial,
+            "natural_mi_robust": masked_mean(mi["natural_adversarial"], masks["robust"]),
+            "natural_mi_fooled": masked_mean(mi["natural_adversarial"], masks["fooled"]),
+            "adversarial_mi_robust": masked_mean(mi["adversarial_adversarial"], masks["robust"]),
+            "adversarial_mi_fooled": masked_mean(mi["adversarial_adversarial"], masks["fooled"]),
+        }
+        return values
+
+    def train_step(self, data):
+        x, y = images_and_labels(data)
+        x_adv = self.attack(self.classifier, x, y, seed=step_seed(self.seed, self.attack, self.optimizer))
+        variables = self._estimator_variables()
+        with tf.GradientTape() as tape:
+            values = self._estimator_losses(x, x_adv, y, training=True)
+            # Every replica holds the global loss; Keras sums replica gradients.
+            scaled = self.optimizer.scale_loss(values["loss"] / num_replicas())
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        return self._update(values)
+
+    def test_step(self, data):
+        x, y = images_and_labels(data)
+        return self._update(self._estimator_losses(x, self.attack(self.classifier, x, y), y, training=False))
+
+    def _update(self, values):
+        for name, value in values.items():
+            self._trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+    def build(self, input_shape):
+        if not self.classifier.built:
+            self.classifier.build(input_shape)
+        num_classes = self.classifier.compute_output_shape(tuple(input_shape))[-1]
+        for estimator in (self.natural_estimator, self.adversarial_estimator):
+            if not estimator.built:
+                estimator.build((None, *tuple(input_shape)[1:]), (None, num_classes))
+        self.built = True
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "classifier": keras.saving.serialize_keras_object(self.classifier),
+            "natural_estimator": keras.saving.serialize_keras_object(self.natural_estimator),
+            "adversarial_estimator": keras.saving.serialize_keras_object(self.adversarial_estimator),
+            "attack": keras.saving.serialize_keras_object(self.attack),
+            "objective": self.objective.value,
+            "selection": self.selection.value,
+            "seed": self.seed,
+        }
