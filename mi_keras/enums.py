@@ -9,11 +9,11 @@ from __future__ import annotations
 import enum
 
 
-class _ParsableEnum(str, enum.Enum):
+class ParsableEnum(str, enum.Enum):
     """A string enum whose ``parse`` accepts any case and names the valid values on error."""
 
     @classmethod
-    def parse(cls, value: str | _ParsableEnum, argument: str | None = None):
+    def parse(cls, value: str | ParsableEnum, argument: str | None = None):
         if isinstance(value, cls):
             return value
         if isinstance(value, str):
@@ -28,14 +28,14 @@ class _ParsableEnum(str, enum.Enum):
         return self.value
 
 
-class ThreatModel(_ParsableEnum):
+class ThreatModel(ParsableEnum):
     """The norm of the perturbation ball."""
 
     LINF = "Linf"
     L2 = "L2"
 
 
-class RandomStart(_ParsableEnum):
+class RandomStart(ParsableEnum):
     """How an iterative attack initialises its perturbation."""
 
     NORMAL = "normal"  # x + 0.001 * N(0, I): the official MIAT code
@@ -43,7 +43,7 @@ class RandomStart(_ParsableEnum):
     NONE = "none"
 
 
-class AttackLoss(_ParsableEnum):
+class AttackLoss(ParsableEnum):
     """The objective an attack maximises."""
 
     CE = "ce"  # cross-entropy: PGD
@@ -52,7 +52,7 @@ class AttackLoss(_ParsableEnum):
     DLR = "dlr"  # difference of logits ratio (Croce and Hein, 2020)
 
 
-class BaseLoss(_ParsableEnum):
+class BaseLoss(ParsableEnum):
     """The adversarial-training loss that MIAT's MI term is added to."""
 
     CE = "ce"  # standard AT (Madry et al.): NAMID
@@ -60,7 +60,7 @@ class BaseLoss(_ParsableEnum):
     MART = "mart"  # Wang et al. 2020: NAMID_M
 
 
-class Bound(_ParsableEnum):
+class Bound(ParsableEnum):
     """Mutual-information lower bound evaluated per sample."""
 
     DV = "dv"  # Donsker-Varadhan (the paper's)
@@ -68,22 +68,24 @@ class Bound(_ParsableEnum):
     INFONCE = "infonce"  # van den Oord et al., 2018
 
 
-class DVVariant(_ParsableEnum):
+class DVVariant(ParsableEnum):
     """Which Donsker-Varadhan estimator to compute."""
 
     EXACT = "exact"  # diagonal excluded exactly, log(B - 1) normaliser
     REFERENCE = "reference"  # the official code: diagonal zeroed, so a spurious exp(0) stays
 
 
-class Selection(_ParsableEnum):
+class Selection(ParsableEnum):
     """How the predicted label of Eq. 6 (correct on x, fooled on x_adv) is computed."""
 
     LOGITS = "logits"  # argmax of the logits (the paper)
     BATCH_SOFTMAX = "batch_softmax"  # argmax of softmax over the batch axis (the official code's bug)
 
 
-class EstimatorObjective(_ParsableEnum):
+class EstimatorObjective(ParsableEnum):
     """Stage-1 objective for the MI estimators."""
 
     CONTRASTIVE = "contrastive"  # the official code's reading of Eq. 5 (cosine terms)
     MIM = "mim"  # Eq. 4: plain maximisation on the selected samples
+
+_ParsableEnum = ParsableEnum  # TEMPORARY alias while teammates migrate; removed before commit

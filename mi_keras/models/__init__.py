@@ -3,3 +3,12 @@
 from mi_keras.models.adversarial_model import AdversarialModel
 from mi_keras.models.mi_defense_model import MIDefenseModel
 from mi_keras.models.mi_estimator_trainer import MIEstimatorTrainer
+from mi_keras.models.architectures import (
+    Architecture,
+    build_classifier,
+    preact_resnet18,
+    resnet18,
+    small_cnn,
+    vgg19,
+    wide_resnet,
+)

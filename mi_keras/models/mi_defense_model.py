@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from mi_keras.attacks.attack import Attack
-from mi_keras.distribution import gather_rows, global_sum, row_offset
+from mi_keras.distribution import gather_rows, global_sum, num_replicas, row_offset
 from mi_keras.enums import BaseLoss, Selection
 from mi_keras.losses.batch_statistics import masked_count, masked_mean
 from mi_keras.losses.miat_loss import miat_loss
@@ -116,7 +116,7 @@ class MIDefenseModel(AdversarialModel):
         mi = self._mi_terms(clean_logits, adversarial_logits, context)
         selected = selection_masks(clean_logits, adversarial_logits, y, self.selection)["fooled"]
         mi_loss = miat_loss(mi["natural_clean"], mi["natural_adversarial"], mi["adversarial_adversarial"], mi["adversarial_clean"], selected, self.lam)
-        share += self.alpha * mi_loss / tf.distribute.get_replica_context().num_replicas_in_sync
+        share += self.alpha * mi_loss / num_replicas()  # every replica holds the global value
         global_batch = global_sum(tf.cast(tf.shape(y)[0], tf.float32))
         values = {
             "loss": values["base_loss"] + self.alpha * mi_loss,
