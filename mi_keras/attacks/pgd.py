@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import keras
@@ -60,14 +61,10 @@ class PGD(Attack):
             raise ValueError(
                 f"`step_size` must be in (0, eps] = (0, {self.eps}]; got {self.step_size}."
             )
-        if not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"`steps` must be an integer >= 1; got {steps!r}.")
-        if not isinstance(restarts, int) or restarts < 1:
-            raise ValueError(f"`restarts` must be an integer >= 1; got {restarts!r}.")
-        self.steps = steps
+        self.steps = _positive_integer(steps, "steps")
+        self.restarts = _positive_integer(restarts, "restarts")
         self.random_start = RandomStart.parse(random_start, "random_start")
         self.loss = AttackLoss.parse(loss, "loss")
-        self.restarts = restarts
 
     def perturb(self, model, x, y, seed):
         clean_probabilities = None
@@ -124,3 +121,10 @@ class PGD(Attack):
             "loss": self.loss.value,
             "restarts": self.restarts,
         }
+
+
+def _positive_integer(value, argument: str) -> int:
+    """``value`` as an int >= 1 (NumPy integers from tuners are fine; bools are not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"`{argument}` must be an integer >= 1; got {value!r}.")
+    return int(value)

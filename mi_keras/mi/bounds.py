@@ -75,6 +75,9 @@ def per_sample_mi(
             f"The {bound.value} bound needs at least 2 samples per batch (in-batch negatives); "
             f"got a batch of {columns}."
         )
+    tf.debugging.assert_greater_equal(
+        tf.shape(local_features)[0], 2, message=f"The {bound.value} bound needs batches of at least 2 samples."
+    )
     rows = tf.shape(global_features)[0]
     if positive_index is None:
         positive_index = tf.range(rows)
