@@ -1,0 +1,115 @@
+"""Random crop with zero padding and horizontal flip, as one Keras preprocessing layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="mi_keras")
+class ImageAugmentation(keras.layers.Layer):
+    """Pads with zeros, crops back to the input size at a random offset, and maybe flips.
+
+    This is the standard CIFAR augmentation of adversarial training (``RandomCrop(32,
+    padding=4)`` and ``RandomHorizontalFlip()`` in the official MIAT code; Madry et al.,
+    2018, "Towards Deep Learning Models Resistant to Adversarial Attacks"), built from Keras
+    layers: `keras.layers.ZeroPadding2D`, `keras.layers.RandomCrop` and
+    `keras.layers.RandomFlip`. In inference mode it returns its input unchanged.
+
+    Keras' `RandomCrop` draws one offset per call, so `load_dataset` applies this layer to
+    one image at a time (a batch of one) to give each image its own crop. The same ``seed``
+    gives the same sequence of crops and flips; a ``seed`` tensor passed to the call makes
+    that call a pure function of it, which is how the input pipeline stays reproducible
+    whatever tf.data reads ahead.
+
+    Example:
+    ```python
+    augmentation = ImageAugmentation(32, 32, padding=4, horizontal_flip=True, seed=0)
+    augmented = augmentation(images, training=True)  # images: [batch, 32, 32, 3] floats
+    augmented = augmentation(images, training=True, seed=tf.constant([3, 4]))  # reproducible
+    ```
+
+    Args:
+        height: image height.
+        width: image width.
+        padding: zeros added on every side before cropping; 0 disables the crop.
+        horizontal_flip: whether to flip left-right with probability 1/2.
+        seed: optional int for a reproducible sequence.
+        **kwargs: passed to `keras.layers.Layer` (e.g. ``name``).
+    """
+
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        padding: int = 4,
+        horizontal_flip: bool = True,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if height < 1 or width < 1:
+            raise ValueError(f"`height` and `width` must be >= 1; got {height} and {width}.")
+        if padding < 0:
+            raise ValueError(f"`padding` must be >= 0 pixels; got {padding}.")
+        self.height = height
+        self.width = width
+        self.padding = padding
+        self.horizontal_flip = horizontal_flip
+        self.seed = seed
+        self.pad = keras.layers.ZeroPadding2D(padding) if padding else None
+        self.crop = keras.layers.RandomCrop(height, width, seed=seed) if padding else None
+        # A different seed for the flip: two generators seeded alike would tie the flip
+        # decision to the crop offset.
+        flip_seed = None if seed is None else seed + 1
+        self.flip = (
+            keras.layers.RandomFlip("horizontal", seed=flip_seed) if horizontal_flip else None
+        )
+
+    def call(self, images, training=True, seed=None):
+        """Augments ``images`` in training mode.
+
+        Args:
+            images: ``[batch, height, width, channels]`` floats.
+            training: False returns ``images`` unchanged.
+            seed: optional int tensor of shape ``[2]``: one stream for the crop, one for the
+                flip. Without it the layers' own seed generators advance call after call.
+        """
+        if not training:
+            # Keras' RandomCrop passes its input through at inference, which here would
+            # keep the padding: skip both instead.
+            return images
+        if seed is not None:
+            self._reseed(seed)
+        if self.pad is not None:
+            images = self.crop(self.pad(images), training=training)
+        if self.flip is not None:
+            images = self.flip(images, training=training)
+        return images
+
+    def _reseed(self, seed) -> None:
+        # Keras' random layers draw from the state of their SeedGenerator: writing the
+        # caller's seed there makes this call depend on that seed alone.
+        seed = keras.ops.cast(seed, "int64")
+        for layer, stream in ((self.crop, seed[0]), (self.flip, seed[1])):
+            if layer is not None:
+                layer.generator.state.assign(
+                    keras.ops.stack([stream, keras.ops.zeros_like(stream)])
+                )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "height": self.height,
+                "width": self.width,
+                "padding": self.padding,
+                "horizontal_flip": self.horizontal_flip,
+                "seed": self.seed,
+            }
+        )
+        return config
