@@ -40,3 +40,11 @@ def shared_data_dir() -> pathlib.Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def digits_classifier():
+    """``(model, x, y)``: a small CNN trained once per session on 8x8 digits, 200 held-out samples."""
+    from toy_models import trained_digits_classifier
+
+    return trained_digits_classifier()

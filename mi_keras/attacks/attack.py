@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import keras
@@ -84,3 +85,10 @@ class Attack:
 def logits_of(model, x: tf.Tensor) -> tf.Tensor:
     """The model's logits in inference mode, as float32 whatever the precision policy."""
     return tf.cast(model(x, training=False), tf.float32)
+
+
+def positive_integer(value, argument: str) -> int:
+    """``value`` as an int >= 1 (NumPy integers from tuners are fine; bools are not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"`{argument}` must be an integer >= 1; got {value!r}.")
+    return int(value)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from mi_keras.attacks.attack import Attack, logits_of
+from mi_keras.attacks.attack import Attack, logits_of, positive_integer
 from mi_keras.attacks.geometry import fold_seed, project, random_start, steepest_ascent
 from mi_keras.attacks.objectives import attack_objective
 from mi_keras.enums import AttackLoss, RandomStart, ThreatModel
@@ -61,8 +60,8 @@ class PGD(Attack):
             raise ValueError(
                 f"`step_size` must be in (0, eps] = (0, {self.eps}]; got {self.step_size}."
             )
-        self.steps = _positive_integer(steps, "steps")
-        self.restarts = _positive_integer(restarts, "restarts")
+        self.steps = positive_integer(steps, "steps")
+        self.restarts = positive_integer(restarts, "restarts")
         self.random_start = RandomStart.parse(random_start, "random_start")
         self.loss = AttackLoss.parse(loss, "loss")
 
@@ -88,7 +87,8 @@ class PGD(Attack):
                 logits = logits_of(model, x_adv)
                 objective = attack_objective(self.loss, logits, y, clean_probabilities)
                 total = tf.reduce_sum(objective)
-            gradient = tape.gradient(total, x_adv)
+            # A model whose output ignores its input (gradient masking) gives zeros, not None.
+            gradient = tape.gradient(total, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             moved = x_adv + self.step_size * steepest_ascent(gradient, self.threat_model)
             return step + 1, project(moved, x, self.eps, self.threat_model)
 
@@ -121,10 +121,3 @@ class PGD(Attack):
             "loss": self.loss.value,
             "restarts": self.restarts,
         }
-
-
-def _positive_integer(value, argument: str) -> int:
-    """``value`` as an int >= 1 (NumPy integers from tuners are fine; bools are not)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{argument}` must be an integer >= 1; got {value!r}.")
-    return int(value)

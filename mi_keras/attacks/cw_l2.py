@@ -1,0 +1,66 @@
+"""CW-L2 bounded at eps: PGD on the Carlini-Wagner margin loss inside the L2 ball."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from mi_keras.attacks.pgd import PGD
+from mi_keras.enums import AttackLoss, RandomStart, ThreatModel
+
+
+@keras.saving.register_keras_serializable(package="mi_keras")
+class CWL2(PGD):
+    """L2 PGD that maximises the Carlini-Wagner margin ``max_{j != y} z_j - z_y``.
+
+    The eps-bounded form of the Carlini-Wagner L2 attack (Carlini and Wagner, IEEE S&P 2017)
+    used to report robust accuracy at a fixed eps, the L2 twin of `CWLinf`: the CW objective
+    (with confidence 0) is maximised by projected normalised-gradient ascent on the L2 ball of
+    radius eps intersected with [0, 1], instead of CW's penalty form with a binary search over
+    the trade-off constant, Adam in tanh space and no bound. The MIAT repository ran
+    advertorch's unbounded CW (4 binary-search steps x 10 Adam iterations, learning rate 0.01)
+    although the paper states eps = 0.5 and "20 iterations, step 0.01"; our defaults are 20
+    steps of eps / 4 from a uniform random start.
+
+    Example:
+    ```python
+    x_adv = CWL2(eps=0.5, steps=20)(model, images, labels)
+    ```
+
+    Args:
+        eps: L2 ball radius.
+        step_size: step length, in (0, eps]; defaults to ``eps / 4``.
+        steps: iterations, >= 1.
+        random_start: ``"uniform"`` (in the ball), ``"normal"`` or ``"none"``.
+        restarts: independent runs; per sample the fooled (then highest-margin) run is kept.
+        seed: optional int for reproducible starts.
+        name: optional display name.
+    """
+
+    def __init__(
+        self,
+        eps: float,
+        step_size: float | None = None,
+        steps: int = 20,
+        random_start: str | RandomStart = RandomStart.UNIFORM,
+        restarts: int = 1,
+        seed: int | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(
+            eps=eps,
+            step_size=step_size,
+            steps=steps,
+            threat_model=ThreatModel.L2,
+            random_start=random_start,
+            loss=AttackLoss.MARGIN,
+            restarts=restarts,
+            seed=seed,
+            name=name,
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["threat_model"], config["loss"]
+        return config

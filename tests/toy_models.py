@@ -1,0 +1,36 @@
+"""Small trained models shared by the attack and evaluation tests."""
+
+from __future__ import annotations
+
+import functools
+
+import keras
+import numpy as np
+from sklearn.datasets import load_digits
+
+LINF_EPS = 0.1  # on 8x8 digits in [0, 1]: PGD fools about half of the test samples
+L2_EPS = 0.6
+
+
+@functools.lru_cache(maxsize=1)
+def trained_digits_classifier():
+    """A small CNN trained for a few seconds on sklearn's 8x8 digits, and 200 test samples."""
+    keras.utils.set_random_seed(0)
+    digits = load_digits()
+    images = (digits.images / 16.0).astype("float32")[..., None]
+    labels = digits.target.astype("int32")
+    inputs = keras.Input((8, 8, 1))
+    hidden = keras.layers.Conv2D(16, 3, activation="relu", padding="same")(inputs)
+    hidden = keras.layers.Flatten()(hidden)
+    hidden = keras.layers.Dense(32, activation="relu")(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(10)(hidden))
+    model.compile(
+        keras.optimizers.Adam(3e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    model.fit(images[:1500], labels[:1500], epochs=8, batch_size=64, verbose=0)
+    return model, images[1500:1700], labels[1500:1700]
+
+
+def accuracy(model, x, y) -> float:
+    return float(np.mean(np.argmax(model(x, training=False), -1) == y))
