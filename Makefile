@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench bench-art clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ test: setup
 
 bench: setup
 	$(PY) bench/train_step.py
+
+bench-art: setup
+	$(PY) bench/art_crosscheck.py
 
 clean:
 	rm -rf $(VENV) pipeline_root saved_models/*/ .pytest_cache

@@ -87,5 +87,3 @@ class EstimatorObjective(ParsableEnum):
 
     CONTRASTIVE = "contrastive"  # the official code's reading of Eq. 5 (cosine terms)
     MIM = "mim"  # Eq. 4: plain maximisation on the selected samples
-
-_ParsableEnum = ParsableEnum  # TEMPORARY alias while teammates migrate; removed before commit

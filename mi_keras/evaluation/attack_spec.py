@@ -1,0 +1,271 @@
+"""The attacks the robustness suite knows by name, and how each is configured at one eps."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mi_keras.attacks import FGSM, PGD, CWLinf
+from mi_keras.attacks.apgd import APGD
+from mi_keras.attacks.apgd_targeted import APGDTargeted
+from mi_keras.attacks.attack import Attack
+from mi_keras.attacks.auto_attack import AutoAttack
+from mi_keras.attacks.cw_l2 import CWL2
+from mi_keras.attacks.ddn import DDN
+from mi_keras.attacks.fab import FAB
+from mi_keras.attacks.square import Square
+from mi_keras.attacks.ti_dim import TIDIM
+from mi_keras.enums import AttackLoss, ParsableEnum, RandomStart, ThreatModel
+
+
+class AttackSpec(ParsableEnum):
+    """A named evaluation attack with the protocol's settings (design.md, section 5).
+
+    Clean accuracy is always measured (robust accuracy is defined relative to it), so it is
+    not a member. ``TRANSFER`` crafts on a surrogate model (see `mi_keras.evaluation.transfer`).
+
+    Example:
+    ```python
+    AttackSpec.parse("pgd40").build(eps=0.3, threat_model="Linf", restarts=1, seed=0)
+    ```
+    """
+
+    FGSM = "fgsm"
+    PGD20 = "pgd20"
+    PGD40 = "pgd40"
+    CW_INF = "cw_inf"
+    AUTOATTACK = "autoattack"
+    APGD_CE = "apgd_ce"
+    APGD_DLR = "apgd_dlr"
+    APGD_T = "apgd_t"
+    FAB_T = "fab_t"
+    SQUARE = "square"
+    TI_DIM = "ti_dim"
+    DDN = "ddn"
+    CW_L2 = "cw_l2"
+    TRANSFER = "transfer"
+
+    @property
+    def display_name(self) -> str:
+        return _DISPLAY_NAMES[self]
+
+    @property
+    def white_box(self) -> bool:
+        """False for attacks that never read the target's gradient (Square, transfer)."""
+        return self not in (AttackSpec.SQUARE, AttackSpec.TRANSFER)
+
+    @property
+    def threat_models(self) -> tuple[ThreatModel, ...]:
+        return _THREAT_MODELS.get(self, (ThreatModel.LINF, ThreatModel.L2))
+
+    def build(
+        self,
+        eps: float,
+        threat_model: str | ThreatModel,
+        restarts: int = 1,
+        seed: int | None = None,
+        batch_size: int = 250,
+    ) -> Attack:
+        """The attack at radius ``eps`` (``TRANSFER`` has none of its own: it runs another
+        spec's attack on a surrogate, see `RobustnessSuite`).
+
+        Args:
+            eps: ball radius.
+            threat_model: ``"Linf"`` or ``"L2"``; must be one of `threat_models`.
+            restarts: random restarts of the PGD-family attacks (PGD-20, PGD-40, CW-inf,
+                CW-L2); AutoAttack and its components keep their published settings, TI-DIM
+                its published defaults, CW-L2 and DDN the paper's 20 iterations.
+            seed: int seed stored in the attack's config.
+            batch_size: AutoAttack's chunk size (the other attacks take whole batches).
+        """
+        threat_model = ThreatModel.parse(threat_model, "threat_model")
+        if threat_model not in self.threat_models:
+            accepted = ", ".join(member.value for member in self.threat_models)
+            raise ValueError(
+                f"Attack {self.value!r} is defined for threat model(s) {accepted}; "
+                f"got {threat_model.value!r}."
+            )
+        if not isinstance(restarts, int) or restarts < 1:
+            raise ValueError(f"`restarts` must be an integer >= 1; got {restarts!r}.")
+        if self not in _BUILDERS:
+            raise ValueError(
+                f"Attack {self.value!r} cannot be built on its own; available: "
+                f"{', '.join(spec.value for spec in _BUILDERS)}."
+            )
+        return _BUILDERS[self](_Settings(float(eps), threat_model, restarts, seed, batch_size))
+
+
+def default_attacks(threat_model: str | ThreatModel) -> list[AttackSpec]:
+    """The protocol's attack list for a threat model (design.md, section 5)."""
+    if ThreatModel.parse(threat_model, "threat_model") == ThreatModel.LINF:
+        return [
+            AttackSpec.FGSM,
+            AttackSpec.PGD20,
+            AttackSpec.PGD40,
+            AttackSpec.CW_INF,
+            AttackSpec.AUTOATTACK,
+        ]
+    return [AttackSpec.PGD40, AttackSpec.CW_L2, AttackSpec.AUTOATTACK]
+
+
+def parse_attack_list(value: str | list) -> list[AttackSpec]:
+    """``"pgd20,pgd40"`` or a list of names / members -> a de-duplicated list of members."""
+    names = value.split(",") if isinstance(value, str) else list(value)
+    specs = []
+    for name in names:
+        if isinstance(name, str) and not name.strip():
+            continue
+        spec = AttackSpec.parse(name.strip() if isinstance(name, str) else name, "attacks")
+        if spec not in specs:
+            specs.append(spec)
+    if not specs:
+        raise ValueError(f"`attacks` names no attack; got {value!r}.")
+    return specs
+
+
+@dataclasses.dataclass(frozen=True)
+class _Settings:
+    eps: float
+    threat_model: ThreatModel
+    restarts: int
+    seed: int | None
+    batch_size: int
+
+
+def _pgd(steps: int):
+    def build(settings: _Settings) -> Attack:
+        return PGD(
+            settings.eps,
+            steps=steps,
+            threat_model=settings.threat_model,
+            random_start=RandomStart.UNIFORM,
+            restarts=settings.restarts,
+            seed=settings.seed,
+            name=f"PGD-{steps}",
+        )
+
+    return build
+
+
+def _fgsm(settings: _Settings) -> Attack:
+    return FGSM(settings.eps, threat_model=settings.threat_model, seed=settings.seed)
+
+
+def _cw_inf(settings: _Settings) -> Attack:
+    return CWLinf(settings.eps, restarts=settings.restarts, seed=settings.seed, name="CW-inf")
+
+
+# AutoAttack and its components keep the published settings ("standard" version): 100
+# iterations, 1 restart, 9 target classes, 5,000 Square queries.
+def _auto_attack(settings: _Settings) -> Attack:
+    return AutoAttack(
+        settings.eps,
+        threat_model=settings.threat_model,
+        version="standard",
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        name="AutoAttack",
+    )
+
+
+def _apgd(loss: AttackLoss, name: str):
+    def build(settings: _Settings) -> Attack:
+        return APGD(
+            settings.eps,
+            threat_model=settings.threat_model,
+            loss=loss,
+            steps=100,
+            seed=settings.seed,
+            name=name,
+        )
+
+    return build
+
+
+def _apgd_t(settings: _Settings) -> Attack:
+    return APGDTargeted(
+        settings.eps,
+        threat_model=settings.threat_model,
+        steps=100,
+        n_target_classes=9,
+        seed=settings.seed,
+        name="APGD-T",
+    )
+
+
+def _fab_t(settings: _Settings) -> Attack:
+    return FAB(
+        settings.eps,
+        threat_model=settings.threat_model,
+        steps=100,
+        targeted=True,
+        n_target_classes=9,
+        seed=settings.seed,
+        name="FAB-T",
+    )
+
+
+def _ti_dim(settings: _Settings) -> Attack:
+    # The published TI-DIM (15x15 kernel, diversity 0.5, momentum 1.0), 40 steps of eps / 4;
+    # the official MIAT code ran it with diversity off and momentum 0.1 (see `TIDIM`).
+    return TIDIM(settings.eps, steps=40, seed=settings.seed, name="TI-DIM")
+
+
+def _ddn(settings: _Settings) -> Attack:
+    return DDN(settings.eps, steps=20, seed=settings.seed, name="DDN")  # the paper's 20 iterations
+
+
+def _cw_l2(settings: _Settings) -> Attack:
+    return CWL2(
+        settings.eps, steps=20, restarts=settings.restarts, seed=settings.seed, name="CW-L2"
+    )
+
+
+def _square(settings: _Settings) -> Attack:
+    return Square(
+        settings.eps,
+        threat_model=settings.threat_model,
+        queries=5000,
+        seed=settings.seed,
+        name="Square",
+    )
+
+
+_DISPLAY_NAMES = {
+    AttackSpec.FGSM: "FGSM",
+    AttackSpec.PGD20: "PGD-20",
+    AttackSpec.PGD40: "PGD-40",
+    AttackSpec.CW_INF: "CW-inf",
+    AttackSpec.AUTOATTACK: "AutoAttack",
+    AttackSpec.APGD_CE: "APGD-CE",
+    AttackSpec.APGD_DLR: "APGD-DLR",
+    AttackSpec.APGD_T: "APGD-T",
+    AttackSpec.FAB_T: "FAB-T",
+    AttackSpec.SQUARE: "Square",
+    AttackSpec.TI_DIM: "TI-DIM",
+    AttackSpec.DDN: "DDN",
+    AttackSpec.CW_L2: "CW-L2",
+    AttackSpec.TRANSFER: "Transfer",
+}
+
+_THREAT_MODELS = {
+    AttackSpec.CW_INF: (ThreatModel.LINF,),
+    AttackSpec.TI_DIM: (ThreatModel.LINF,),
+    AttackSpec.DDN: (ThreatModel.L2,),
+    AttackSpec.CW_L2: (ThreatModel.L2,),
+}
+
+_BUILDERS = {
+    AttackSpec.FGSM: _fgsm,
+    AttackSpec.PGD20: _pgd(20),
+    AttackSpec.PGD40: _pgd(40),
+    AttackSpec.CW_INF: _cw_inf,
+    AttackSpec.AUTOATTACK: _auto_attack,
+    AttackSpec.APGD_CE: _apgd(AttackLoss.CE, "APGD-CE"),
+    AttackSpec.APGD_DLR: _apgd(AttackLoss.DLR, "APGD-DLR"),
+    AttackSpec.APGD_T: _apgd_t,
+    AttackSpec.FAB_T: _fab_t,
+    AttackSpec.SQUARE: _square,
+    AttackSpec.TI_DIM: _ti_dim,
+    AttackSpec.DDN: _ddn,
+    AttackSpec.CW_L2: _cw_l2,
+}

@@ -1,0 +1,208 @@
+"""The MI probe: natural and adversarial MI of natural and adversarial samples (paper Fig. 2, 4).
+
+With ``n = x_adv - x`` (the adversarial pattern) and ``h`` the classifier, four per-sample
+estimates are measured with the two trained `MIEstimator`s:
+
+- ``I_N(x; h(x))``: natural MI of the natural sample;
+- ``I_N(x; h(x_adv))``: natural MI of the adversarial sample;
+- ``I_A(n; h(x))``: adversarial MI of the natural sample;
+- ``I_A(n; h(x_adv))``: adversarial MI of the adversarial sample.
+
+They are averaged over the "robust" samples (correct on ``x`` and ``x_adv``) and the "fooled"
+ones (correct on ``x``, wrong on ``x_adv``: the samples MIAT's Eq. 6 selects). The paper's
+claim is that fooled adversarial samples have a smaller natural MI and a larger adversarial
+MI than their natural counterparts. Values are raw DV estimates in nats (the paper's figures
+shift them so that the worst case is 0).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mi_keras.attacks.attack import Attack, logits_of
+from mi_keras.attacks.geometry import fold_seed
+from mi_keras.evaluation.data_slice import DataSlice
+
+MEASUREMENTS = {
+    "natural_mi_natural": "I_N(x; h(x))",
+    "natural_mi_adversarial": "I_N(x; h(x_adv))",
+    "adversarial_mi_natural": "I_A(n; h(x))",
+    "adversarial_mi_adversarial": "I_A(n; h(x_adv))",
+}
+GROUPS = ("robust", "fooled")
+
+
+class MIProbe:
+    """Measures the MI estimates of a classifier's natural and adversarial samples.
+
+    The DV bound uses the other samples of the batch as negatives, so every batch has at
+    least 2 samples: a last batch of 1 is merged into the one before it.
+
+    Example:
+    ```python
+    probe = MIProbe(classifier, natural_estimator, adversarial_estimator, PGD(8 / 255, steps=40))
+    summary = probe.run((x_test, y_test), n_examples=1000)
+    probe.save(summary, "reports/mi_probe")  # mi_probe.json, mi_probe.png
+    ```
+
+    Paper: Zhou et al., "Improving Adversarial Robustness via Mutual Information
+    Estimation", ICML 2022 (Fig. 2 and Fig. 4).
+
+    Args:
+        classifier: the target model (returns logits).
+        natural_estimator: `MIEstimator` of ``I(x; h(.))``.
+        adversarial_estimator: `MIEstimator` of ``I(x_adv - x; h(.))``.
+        attack: the attack producing ``x_adv``.
+        batch_size: samples per estimator call (>= 2).
+        seed: seed of the attack's random draws.
+        progress: show a progress bar.
+    """
+
+    def __init__(
+        self,
+        classifier,
+        natural_estimator,
+        adversarial_estimator,
+        attack: Attack,
+        batch_size: int = 256,
+        seed: int = 0,
+        progress: bool = True,
+    ):
+        if not isinstance(batch_size, int) or batch_size < 2:
+            raise ValueError(
+                "`batch_size` must be an integer >= 2 (the DV bound needs in-batch negatives); "
+                f"got {batch_size!r}."
+            )
+        self.classifier = classifier
+        self.natural_estimator = natural_estimator
+        self.adversarial_estimator = adversarial_estimator
+        self.attack = attack
+        self.batch_size = batch_size
+        self.seed = seed
+        self.progress = progress
+        self._step = tf.function(self._measure, reduce_retracing=True)
+
+    def _measure(self, x, y, seed):
+        x_adv = self.attack(self.classifier, x, y, seed=seed)
+        noise = x_adv - x
+        logits = logits_of(self.classifier, x)
+        logits_adv = logits_of(self.classifier, x_adv)
+        natural_features = self.natural_estimator.encode(x, training=False)
+        noise_features = self.adversarial_estimator.encode(noise, training=False)
+        values = {
+            "natural_mi_natural": self.natural_estimator.score(
+                natural_features, logits, training=False
+            ),
+            "natural_mi_adversarial": self.natural_estimator.score(
+                natural_features, logits_adv, training=False
+            ),
+            "adversarial_mi_natural": self.adversarial_estimator.score(
+                noise_features, logits, training=False
+            ),
+            "adversarial_mi_adversarial": self.adversarial_estimator.score(
+                noise_features, logits_adv, training=False
+            ),
+        }
+        correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y)
+        correct_adv = tf.equal(tf.argmax(logits_adv, -1, output_type=tf.int32), y)
+        return values, correct, correct_adv
+
+    def measure(self, data, n_examples: int | None = None) -> dict[str, np.ndarray]:
+        """Per-sample arrays: the four measurements, ``correct`` and ``correct_adversarial``."""
+        data = data if isinstance(data, DataSlice) else DataSlice.from_source(data, n_examples)
+        if len(data) < 2:
+            raise ValueError(f"The MI probe needs at least 2 samples; got {len(data)}.")
+        base_seed = tf.constant([self.seed, 0], tf.int64)
+        progbar = keras.utils.Progbar(len(data)) if self.progress else None
+        columns: dict[str, list[np.ndarray]] = {}
+        for index, (begin, end) in enumerate(batch_bounds(len(data), self.batch_size)):
+            values, correct, correct_adv = self._step(
+                tf.constant(data.x[begin:end]),
+                tf.constant(data.y[begin:end]),
+                fold_seed(base_seed, index),
+            )
+            for key, value in {
+                **values,
+                "correct": correct,
+                "correct_adversarial": correct_adv,
+            }.items():
+                columns.setdefault(key, []).append(value.numpy())
+            if progbar is not None:
+                progbar.add(end - begin)
+        return {key: np.concatenate(parts) for key, parts in columns.items()}
+
+    def run(
+        self, data, n_examples: int | None = None, description: str | None = None
+    ) -> dict[str, Any]:
+        """The JSON-ready summary: per group, the count and mean / std of each measurement."""
+        data = (
+            data
+            if isinstance(data, DataSlice)
+            else DataSlice.from_source(data, n_examples, description)
+        )
+        per_sample = self.measure(data)
+        robust = per_sample["correct"] & per_sample["correct_adversarial"]
+        masks = {
+            "robust": robust,
+            "fooled": per_sample["correct"] & ~per_sample["correct_adversarial"],
+            "all": np.ones_like(robust),
+        }
+        by_group = {group: _statistics(per_sample, mask) for group, mask in masks.items()}
+        return {
+            "attack": {
+                "name": self.attack.name,
+                "eps": self.attack.eps,
+                "config": self.attack.get_config(),
+            },
+            "data": data.describe(),
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "n_examples": len(data),
+            "clean_accuracy": float(np.mean(per_sample["correct"])),
+            "measurements": list(MEASUREMENTS),
+            "labels": dict(MEASUREMENTS),
+            "groups": list(GROUPS),
+            "by_group": by_group,
+        }
+
+    @staticmethod
+    def save(summary: dict[str, Any], directory: str | os.PathLike) -> dict[str, str]:
+        """Writes ``mi_probe.json`` and the bar plot ``mi_probe.png``; returns their paths."""
+        from mi_keras.evaluation.plots import plot_mi_probe
+
+        os.makedirs(directory, exist_ok=True)
+        paths = {
+            "json": os.path.join(directory, "mi_probe.json"),
+            "plot": os.path.join(directory, "mi_probe.png"),
+        }
+        with open(paths["json"], "w") as file:
+            json.dump(summary, file, indent=2, allow_nan=False)
+        plot_mi_probe(summary, paths["plot"])
+        return paths
+
+
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """``[begin, end)`` of each batch; a last batch of one sample joins the previous batch."""
+    bounds = [(begin, min(begin + batch_size, n)) for begin in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
+
+
+def _statistics(per_sample: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, Any]:
+    count = int(mask.sum())
+    stats: dict[str, Any] = {"count": count}
+    for name in MEASUREMENTS:
+        values = per_sample[name][mask]
+        # An empty group has no mean: null in JSON, not a made-up 0.
+        stats[name] = {
+            "mean": float(values.mean()) if count else None,
+            "std": float(values.std()) if count else None,
+        }
+    return stats

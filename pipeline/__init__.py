@@ -1,0 +1,4 @@
+"""The mi-keras pipeline: data -> standard AT -> MI estimators -> MIAT -> evaluation -> export.
+
+Run it with ``python pipeline/run.py`` (see ``pipeline/run.py --help``).
+"""

@@ -1,0 +1,83 @@
+"""Builds the Keras objects a config describes: attacks, optimizers, schedules, strategies."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from mi_keras.attacks import PGD
+from mi_keras.enums import ParsableEnum
+from pipeline.orchestration.config import (
+    AttackConfig,
+    EstimatorConfig,
+    Optimizer,
+    TrainingConfig,
+)
+
+
+class StrategyName(ParsableEnum):
+    """The ``--strategy`` flag."""
+
+    DEFAULT = "default"  # one device
+    MIRRORED = "mirrored"  # tf.distribute.MirroredStrategy over every visible GPU (or the CPU)
+
+
+def make_strategy(name: str | StrategyName) -> tf.distribute.Strategy:
+    if StrategyName.parse(name, "--strategy") == StrategyName.MIRRORED:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def training_attack(attack: AttackConfig, seed: int) -> PGD:
+    """The PGD of the training stages (standard AT, the estimators and MIAT)."""
+    return PGD(
+        attack.eps,
+        step_size=attack.resolved_step_size,
+        steps=attack.steps,
+        threat_model=attack.threat_model,
+        random_start=attack.random_start,
+        seed=seed,
+    )
+
+
+def learning_rate_schedule(
+    learning_rate: float, milestones: tuple[int, ...], decay: float, steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """``learning_rate``, multiplied by ``decay`` after each milestone epoch (PyTorch's MultiStepLR).
+
+    The schedule counts optimizer steps, which `keras.callbacks.BackupAndRestore` restores,
+    so a resumed run continues on the same schedule.
+    """
+    if not milestones:
+        return learning_rate
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        boundaries=[epoch * steps_per_epoch for epoch in milestones],
+        values=[learning_rate * decay**index for index in range(len(milestones) + 1)],
+    )
+
+
+def classifier_optimizer(
+    section: TrainingConfig, steps_per_epoch: int, learning_rate: float | None = None
+) -> keras.optimizers.Optimizer:
+    """The optimizer of a classifier-training section (SGD by default, as the paper).
+
+    ``section.weight_decay`` is PyTorch's (an L2 term added to the gradient, so it passes
+    through the momentum buffer), as the paper and the official code state it. Keras'
+    ``weight_decay`` is decoupled (applied to the weights directly); in the steady state a
+    coupled decay ``wd`` under momentum ``m`` shrinks the weights like a decoupled
+    ``wd / (1 - m)``, which is what SGD gets here. Adam gets the value unchanged.
+    """
+    schedule = learning_rate_schedule(
+        learning_rate or section.learning_rate, section.lr_milestones, section.lr_decay, steps_per_epoch
+    )
+    if section.optimizer == Optimizer.SGD:
+        weight_decay = section.weight_decay / (1 - section.momentum) or None
+        return keras.optimizers.SGD(schedule, momentum=section.momentum, weight_decay=weight_decay)
+    return keras.optimizers.Adam(schedule, weight_decay=section.weight_decay or None)
+
+
+def estimator_optimizer(section: EstimatorConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """Adam without weight decay, as the official code's stage 1."""
+    return keras.optimizers.Adam(
+        learning_rate_schedule(section.learning_rate, section.lr_milestones, section.lr_decay, steps_per_epoch)
+    )

@@ -1,0 +1,131 @@
+"""Trains a zoo classifier inside a training wrapper: optional clean warm-up, then resumable AT."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+from collections.abc import Callable
+
+import keras
+
+from mi_keras.models.architectures import build_classifier
+from pipeline.components.builders import classifier_optimizer
+from pipeline.components.resumable_fit import FitResult, ResumableFit
+from pipeline.components.stage_data import StageData
+from pipeline.orchestration.config import TrainingConfig
+from pipeline.orchestration.stage import StageContext
+
+BEST_FILE = "best.keras"
+LAST_FILE = "last.keras"
+HISTORY_FILE = "history.json"
+SUMMARY_FILE = "training.json"
+
+
+@dataclasses.dataclass
+class TrainedClassifier:
+    """The outcome of `ClassifierTraining.run`: the classifier (last epoch) and the fit record."""
+
+    classifier: keras.Model
+    fit: FitResult
+
+
+class ClassifierTraining:
+    """Builds the configured classifier and trains it in a training wrapper, resumably.
+
+    ``warmup_epochs`` clean cross-entropy epochs come first (the official code's warm-up;
+    their weights are kept in the work folder, so a resumed run does not repeat them),
+    then the wrapper (standard AT or MIAT) trains for ``epochs`` with
+    `ResumableFit`: per-epoch backups, NaN guard, best epoch by validation
+    ``(clean + PGD) / 2``, TensorBoard.
+
+    Example:
+    ```python
+    training = ClassifierTraining(context, context.config.pretrain, data)
+    trained = training.run(lambda classifier: AdversarialModel(classifier, attack=PGD(0.3)))
+    training.save(trained, context.output_dir / "model")
+    ```
+
+    Args:
+        context: the running stage's context.
+        section: the stage's `TrainingConfig`.
+        data: the ingested splits.
+    """
+
+    def __init__(self, context: StageContext, section: TrainingConfig, data: StageData):
+        self.context = context
+        self.section = section
+        self.data = data
+
+    def run(
+        self, make_model: Callable[[keras.Model], keras.Model], learning_rate: float | None = None
+    ) -> TrainedClassifier:
+        """Trains; ``make_model(classifier)`` returns the (uncompiled) training wrapper.
+
+        Args:
+            make_model: wraps the classifier for adversarial training.
+            learning_rate: overrides the section's initial learning rate (tuned values).
+        """
+        config, section = self.context.config, self.section
+        keras.utils.set_random_seed(config.seed)
+        train = self.data.split("train", section.batch_size, augment=config.data.augment, seed=config.seed)
+        validation = self.data.evaluation_split("validation", section.batch_size)
+        steps_per_epoch = self.data.steps_per_epoch(section.batch_size)
+        with self.context.strategy.scope():
+            classifier = build_classifier(
+                config.model.architecture, self.data.image_shape, self.data.num_classes, **config.model.options
+            )
+            if section.warmup_epochs:
+                self._warm_up(classifier, train, steps_per_epoch, learning_rate)
+            model = make_model(classifier)
+            model.compile(optimizer=classifier_optimizer(section, steps_per_epoch, learning_rate))
+        fit = ResumableFit(
+            self.context.work_dir / "adversarial", self.context.tensorboard_dir, self.context.verbose
+        ).fit(model, train, section.epochs, validation_data=validation, classifier=classifier)
+        return TrainedClassifier(classifier=classifier, fit=fit)
+
+    def _warm_up(self, classifier: keras.Model, train, steps_per_epoch: int, learning_rate: float | None) -> None:
+        work_dir = self.context.work_dir / "warmup"
+        weights = work_dir / "classifier.weights.h5"
+        if weights.exists():
+            classifier.load_weights(weights)
+            return
+        # A functional twin shares the classifier's layers, so the classifier itself is
+        # never compiled with the warm-up loss.
+        twin = keras.Model(classifier.inputs, classifier.outputs, name="warmup")
+        lr = learning_rate or self.section.learning_rate
+        twin.compile(
+            optimizer=classifier_optimizer(dataclasses.replace(self.section, lr_milestones=()), steps_per_epoch, lr),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")],
+        )
+        ResumableFit(work_dir, self.context.tensorboard_dir / "warmup", self.context.verbose).fit(
+            twin, train, self.section.warmup_epochs
+        )
+        temporary = work_dir / "classifier.tmp.weights.h5"
+        classifier.save_weights(temporary)
+        os.replace(temporary, weights)
+
+    @staticmethod
+    def save(trained: TrainedClassifier, directory: pathlib.Path) -> dict:
+        """Writes best.keras, last.keras, history.json and training.json; returns the summary."""
+        directory.mkdir(parents=True)
+        trained.classifier.save(directory / LAST_FILE)
+        fit = trained.fit
+        shutil.copyfile(fit.best_model_path, directory / BEST_FILE)
+        best_row = next(row for row in fit.history if row["epoch"] == fit.best_epoch)
+        summary = {
+            "epochs": fit.epochs,
+            "resumed_from_epoch": fit.resumed_from_epoch,
+            "best_epoch": fit.best_epoch,
+            "best_score": fit.best_score,
+            "best_val_clean_accuracy": best_row["val_clean_accuracy"],
+            "best_val_adversarial_accuracy": best_row["val_adversarial_accuracy"],
+            "last_val_clean_accuracy": fit.history[-1]["val_clean_accuracy"],
+            "last_val_adversarial_accuracy": fit.history[-1]["val_adversarial_accuracy"],
+        }
+        (directory / HISTORY_FILE).write_text(json.dumps(fit.history, indent=1))
+        (directory / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+        return summary

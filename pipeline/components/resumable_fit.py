@@ -1,0 +1,124 @@
+"""``model.fit`` that survives ``kill -9``, stops clearly on NaN and keeps the best epoch."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from collections.abc import Sequence
+
+import keras
+
+from pipeline.components.callbacks import (
+    BestEpochCheckpoint,
+    DivergenceGuard,
+    EpochHistory,
+    SelectionScore,
+)
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What a (possibly resumed) training run did.
+
+    Attributes:
+        history: one dict per epoch (1-based ``epoch`` key), over every attempt.
+        epochs: epochs completed.
+        resumed_from_epoch: epochs already done when this attempt started (0: fresh).
+        best_epoch: 1-based epoch of the best validation score (None without selection).
+        best_score: that score.
+        best_model_path: the best classifier's ``.keras`` file (None without selection).
+    """
+
+    history: list[dict]
+    epochs: int
+    resumed_from_epoch: int
+    best_epoch: int | None = None
+    best_score: float | None = None
+    best_model_path: pathlib.Path | None = None
+
+
+class ResumableFit:
+    """Runs ``model.fit`` with the callbacks that make a training stage restartable.
+
+    In ``work_dir``: ``backup/`` (`keras.callbacks.BackupAndRestore`, one state per epoch,
+    two copies so a kill during a write leaves the previous one), ``history.json`` and,
+    with model selection, ``best/classifier.keras``. A rerun with the same ``work_dir``
+    resumes after the last finished epoch and ends with the same epoch count. Every epoch's
+    logs and the learning rate go to TensorBoard.
+
+    Example:
+    ```python
+    fit = ResumableFit("pipeline_root/train/.work/1a2b", tensorboard_dir="pipeline_root/tensorboard/train-3")
+    result = fit.fit(model, train, epochs=10, validation_data=validation, classifier=model.classifier)
+    ```
+
+    Args:
+        work_dir: the resume folder (stable across attempts of the same configuration).
+        tensorboard_dir: TensorBoard log folder, or None.
+        verbose: Keras' ``fit`` verbosity (1: progress bars).
+    """
+
+    def __init__(self, work_dir: str | os.PathLike, tensorboard_dir: str | os.PathLike | None = None, verbose: int = 1):
+        self.work_dir = pathlib.Path(work_dir)
+        self.tensorboard_dir = pathlib.Path(tensorboard_dir) if tensorboard_dir is not None else None
+        self.verbose = verbose
+
+    def fit(
+        self,
+        model: keras.Model,
+        train_data,
+        epochs: int,
+        validation_data=None,
+        classifier: keras.Model | None = None,
+        callbacks: Sequence[keras.callbacks.Callback] = (),
+    ) -> FitResult:
+        """Trains ``model`` to ``epochs`` epochs in total.
+
+        Args:
+            model: a compiled model.
+            train_data: the training dataset.
+            epochs: the total epoch count (epochs of earlier attempts included).
+            validation_data: the validation dataset; with ``classifier`` it selects the best
+                epoch by ``(val_clean_accuracy + val_adversarial_accuracy) / 2``.
+            classifier: the classifier to checkpoint at the best epoch, or None.
+            callbacks: extra callbacks, run after the selection score is known.
+        """
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        backup_dir = self.work_dir / "backup"
+        history = EpochHistory(self.work_dir / "history.json")
+        best = None
+        selection = []
+        if classifier is not None and validation_data is not None:
+            best = BestEpochCheckpoint(classifier, self.work_dir / "best")
+            selection = [SelectionScore(), best]
+        guard = DivergenceGuard(checkpoints=[*([best.model_path] if best else []), backup_dir])
+        tensorboard = []
+        if self.tensorboard_dir is not None:
+            # Keras' TensorBoard callback also logs the optimizer's current learning rate.
+            tensorboard.append(keras.callbacks.TensorBoard(log_dir=str(self.tensorboard_dir), write_graph=False))
+        model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=epochs,
+            verbose=self.verbose,
+            shuffle=False,  # the training dataset reshuffles itself at every epoch
+            callbacks=[
+                guard,
+                *selection,
+                *callbacks,
+                history,
+                *tensorboard,
+                # Last: an epoch's backup is written only after everything else recorded it.
+                keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False),
+            ],
+        )
+        return FitResult(
+            history=history.rows,
+            epochs=len(history.rows),
+            # No epoch began: an earlier attempt had already finished them all.
+            resumed_from_epoch=len(history.rows) if history.resumed_from_epoch is None else history.resumed_from_epoch,
+            best_epoch=best.epoch if best else None,
+            best_score=best.score if best else None,
+            best_model_path=best.model_path if best and best.epoch else None,
+        )

@@ -1,0 +1,1 @@
+"""A small TFX-style orchestrator: typed stages, a SQLite metadata store, caching, resume."""

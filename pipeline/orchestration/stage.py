@@ -1,0 +1,121 @@
+"""The stage contract: typed inputs (upstream artifacts) in, artifacts out."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import inspect
+import pathlib
+from typing import Any
+
+import tensorflow as tf
+
+import mi_keras
+from mi_keras.enums import ParsableEnum
+from pipeline.orchestration.artifact import Artifact, ArtifactType
+from pipeline.orchestration.config import PipelineConfig
+from pipeline.orchestration.metadata_store import MetadataStore
+
+_PIPELINE_DIR = pathlib.Path(__file__).resolve().parents[1]
+
+
+class StageName(ParsableEnum):
+    """The pipeline's stages, in execution order."""
+
+    INGEST = "ingest"
+    PRETRAIN = "pretrain"  # standard adversarial training: the baseline and stage 1's target
+    ESTIMATORS = "estimators"  # MIAT stage 1
+    TUNE = "tune"  # KerasTuner search of alpha / lambda (off by default)
+    TRAIN = "train"  # MIAT stage 2
+    EVALUATE = "evaluate"
+    EXPORT = "export"
+
+
+Inputs = dict[StageName, dict[str, Artifact]]
+
+
+@dataclasses.dataclass
+class StageContext:
+    """What a running stage may use.
+
+    Attributes:
+        config: the validated pipeline config.
+        execution_id: this execution's id in the metadata store.
+        output_dir: a private staging folder; the runner renames it to
+            ``<root>/<stage>/<execution_id>`` once the stage returns.
+        work_dir: a folder keyed by the cache key that survives a crash (training backups,
+            tuner trials), so a rerun with the same key resumes; removed on success.
+        tensorboard_dir: ``<root>/tensorboard/<stage>-<execution_id>``.
+        data_dir: the ``--data-dir`` flag (None when not given).
+        strategy: the `tf.distribute.Strategy` to build and train models under.
+        store: the metadata store.
+        verbose: Keras progress-bar verbosity (1: bars, 0: silent).
+    """
+
+    config: PipelineConfig
+    execution_id: int
+    output_dir: pathlib.Path
+    work_dir: pathlib.Path
+    tensorboard_dir: pathlib.Path
+    data_dir: str | None
+    strategy: tf.distribute.Strategy
+    store: MetadataStore
+    verbose: int = 1
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        self.store.log_metrics(self.execution_id, metrics)
+
+    def artifact(self, name: str, artifact_type: ArtifactType, relative_path: str, **properties: Any) -> Artifact:
+        """An output at ``output_dir / relative_path`` (the runner fingerprints it)."""
+        return Artifact(name=name, type=artifact_type, uri=str(self.output_dir / relative_path), properties=properties)
+
+
+class Stage:
+    """Base class of a pipeline stage.
+
+    Subclasses set `name`, declare their upstream stages and the config sections their
+    result depends on (the cache key covers exactly those), and implement `run`.
+    """
+
+    name: StageName
+
+    def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
+        """The stages whose outputs `run` reads."""
+        return ()
+
+    def config_sections(self, config: PipelineConfig) -> tuple[str, ...]:
+        """The config sections (and top-level keys) the outputs depend on."""
+        return ()
+
+    def enabled_by_default(self, config: PipelineConfig) -> bool:
+        """Whether a run without ``--stages`` includes this stage."""
+        return True
+
+    def external_fingerprint(self, config: PipelineConfig, data_dir: str | None) -> str:
+        """A fingerprint of outside inputs (source data files); part of the cache key."""
+        return ""
+
+    def cache_config(self, config: PipelineConfig) -> dict[str, Any]:
+        values = config.to_dict()
+        return {key: values[key] for key in self.config_sections(config)}
+
+    def run(self, context: StageContext, inputs: Inputs) -> list[Artifact]:
+        raise NotImplementedError(f"{type(self).__name__} must implement `run`.")
+
+    def code_version(self) -> str:
+        """SHA-256 of this stage's module, the shared pipeline components and mi_keras."""
+        digest = hashlib.sha256(pathlib.Path(inspect.getsourcefile(type(self))).read_bytes())
+        digest.update(_shared_sources_digest().encode())
+        return digest.hexdigest()
+
+
+@functools.cache
+def _shared_sources_digest() -> str:
+    digest = hashlib.sha256()
+    library = pathlib.Path(mi_keras.__file__).parent
+    for root in (library, _PIPELINE_DIR / "components"):
+        for path in sorted(root.rglob("*.py")):
+            digest.update(path.relative_to(root.parent).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()

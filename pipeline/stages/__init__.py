@@ -1,0 +1,15 @@
+"""The pipeline's stages, in execution order."""
+
+from pipeline.orchestration.stage import Stage
+from pipeline.stages.estimators import Estimators
+from pipeline.stages.evaluate import Evaluate
+from pipeline.stages.export import Export
+from pipeline.stages.ingest import Ingest
+from pipeline.stages.pretrain import Pretrain
+from pipeline.stages.train import Train
+from pipeline.stages.tune import Tune
+
+
+def all_stages() -> list[Stage]:
+    """One instance of every stage, in execution order (the runner's DAG order)."""
+    return [Ingest(), Pretrain(), Estimators(), Tune(), Train(), Evaluate(), Export()]

@@ -1,0 +1,156 @@
+"""Evaluate: robustness of standard AT and MIAT on the test split, the MI probe, the blessing."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import keras
+
+from mi_keras.evaluation import AttackSpec, evaluate_robustness
+from mi_keras.evaluation.mi_probe import MIProbe
+from pipeline.components.classifier_training import BEST_FILE, LAST_FILE
+from pipeline.components.comparison_table import ComparisonTable
+from pipeline.components.evaluation_summaries import (
+    write_mi_histograms,
+    write_robustness,
+)
+from pipeline.components.stage_data import StageData
+from pipeline.orchestration.artifact import Artifact, ArtifactType
+from pipeline.orchestration.config import PipelineConfig
+from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.stages.estimators import ADVERSARIAL_FILE, NATURAL_FILE
+
+BLESSING_FILE = "blessing.json"
+MIAT_LABEL = "MIAT"
+BASELINE_LABEL = "Standard AT"
+
+
+class Evaluate(Stage):
+    """Like TFX's Evaluator: measures both models and blesses MIAT when it passes thresholds.
+
+    Every configured attack (default FGSM, PGD-20, PGD-40, CW-inf, at the training eps)
+    runs on the whole test split against the standard-AT and the MIAT classifiers (best
+    epoch by validation, and the last epoch with ``evaluate.last_epoch``), with the
+    gradient-masking checks of `mi_keras.evaluation`. The MI probe measures the natural and
+    adversarial MI of robust and fooled samples under PGD-20. TensorBoard gets the accuracy
+    per attack, a grid of clean vs adversarial images and histograms of the MI values.
+
+    Outputs: ``evaluation`` (one robustness report per model, ``comparison.json`` / ``.md``
+    and the MI probes) and ``blessing`` (``blessing.json``: whether MIAT's clean accuracy,
+    its accuracy under ``evaluate.bless_attack`` and its masking checks pass).
+    """
+
+    name = StageName.EVALUATE
+
+    def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
+        return (StageName.INGEST, StageName.PRETRAIN, StageName.ESTIMATORS, StageName.TRAIN)
+
+    def config_sections(self, config: PipelineConfig) -> tuple[str, ...]:
+        return ("seed", "attack", "evaluate")
+
+    def run(self, context: StageContext, inputs: Inputs) -> list[Artifact]:
+        config, settings = context.config, context.config.evaluate
+        data = StageData(inputs[StageName.INGEST]["dataset"])
+        test = data.arrays("test")
+        output = context.output_dir / "evaluation"
+        table = ComparisonTable(
+            [attack.value for attack in settings.attacks],
+            config.attack.eps,
+            config.attack.threat_model.value,
+            len(test[1]),
+        )
+        for label, key, path in self._models(inputs, settings.last_epoch):
+            print(f"[evaluate] {label}: {path}")
+            report = evaluate_robustness(
+                str(path),
+                test,
+                eps=config.attack.eps,
+                threat_model=config.attack.threat_model,
+                attacks=[attack.value for attack in settings.attacks],
+                batch_size=settings.batch_size,
+                seed=config.seed,
+                restarts=settings.restarts,
+                progress=context.verbose > 0,
+                out_dir=str(output / key),
+                save_next_to_model=False,
+                description=f"{data.info['name']} test split",
+                masking_checks=settings.masking_checks,
+            )
+            table.add(label, report)
+            write_robustness(context.tensorboard_dir / key, report)
+            if settings.mi_probe and path.name == BEST_FILE:
+                self._probe(context, inputs, path, test, output / key, context.tensorboard_dir / key)
+        table.save(output)
+        print(table.to_markdown())
+        blessed, reasons = _bless(table.row(MIAT_LABEL), config)
+        (output / BLESSING_FILE).write_text(json.dumps({"blessed": blessed, "reasons": reasons}, indent=2))
+        metrics = {f"{row.label}/clean": row.clean_accuracy for row in table.rows}
+        metrics.update(
+            {f"{row.label}/{attack}": value for row in table.rows for attack, value in row.robust_accuracy.items()}
+        )
+        context.log_metrics({**metrics, "blessed": float(blessed)})
+        miat = table.row(MIAT_LABEL)
+        return [
+            context.artifact(
+                "evaluation",
+                ArtifactType.EVALUATION,
+                "evaluation",
+                clean_accuracy=miat.clean_accuracy,
+                **miat.robust_accuracy,
+            ),
+            context.artifact(
+                "blessing", ArtifactType.BLESSING, f"evaluation/{BLESSING_FILE}", blessed=blessed, reasons=reasons
+            ),
+        ]
+
+    @staticmethod
+    def _models(inputs: Inputs, last_epoch: bool) -> list[tuple[str, str, pathlib.Path]]:
+        baseline = pathlib.Path(inputs[StageName.PRETRAIN]["model"].uri)
+        miat = pathlib.Path(inputs[StageName.TRAIN]["model"].uri)
+        models = [(BASELINE_LABEL, "standard_at", baseline / BEST_FILE), (MIAT_LABEL, "miat", miat / BEST_FILE)]
+        if last_epoch:
+            models += [
+                (f"{BASELINE_LABEL} (last epoch)", "standard_at_last", baseline / LAST_FILE),
+                (f"{MIAT_LABEL} (last epoch)", "miat_last", miat / LAST_FILE),
+            ]
+        return models
+
+    @staticmethod
+    def _probe(
+        context: StageContext, inputs: Inputs, path: pathlib.Path, test, output: pathlib.Path, log_dir: pathlib.Path
+    ) -> None:
+        config = context.config
+        estimators = pathlib.Path(inputs[StageName.ESTIMATORS]["estimators"].uri)
+        probe = MIProbe(
+            keras.saving.load_model(path),
+            keras.saving.load_model(estimators / NATURAL_FILE),
+            keras.saving.load_model(estimators / ADVERSARIAL_FILE),
+            AttackSpec.PGD20.build(config.attack.eps, config.attack.threat_model, seed=config.seed),
+            batch_size=max(2, config.evaluate.batch_size),
+            seed=config.seed,
+            progress=context.verbose > 0,
+        )
+        per_sample = probe.measure(test)
+        MIProbe.save(probe.run(test), output / "mi_probe")
+        write_mi_histograms(log_dir, per_sample)
+
+
+def _bless(row, config: PipelineConfig) -> tuple[bool, list[str]]:
+    """Whether MIAT passes the thresholds, and one line per check."""
+    settings = config.evaluate
+    robust = row.robust_accuracy[settings.bless_attack.value]
+    checks = [
+        (
+            row.clean_accuracy >= settings.min_clean_accuracy,
+            f"clean accuracy {row.clean_accuracy:.4f} (threshold {settings.min_clean_accuracy})",
+        ),
+        (
+            robust >= settings.min_robust_accuracy,
+            f"{settings.bless_attack.display_name} accuracy {robust:.4f} (threshold {settings.min_robust_accuracy})",
+        ),
+    ]
+    if settings.masking_checks and settings.require_masking_passed:
+        checks.append((row.masking_passed, "gradient-masking checks " + ("passed" if row.masking_passed else "FAILED")))
+    reasons = [f"{'pass' if passed else 'FAIL'}: {text}" for passed, text in checks]
+    return all(passed for passed, _ in checks), reasons

@@ -1,0 +1,73 @@
+"""Train: MIAT stage 2, adversarial training with the natural / adversarial MI loss."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import keras
+
+from mi_keras.models import MIDefenseModel
+from pipeline.components.builders import training_attack
+from pipeline.components.classifier_training import ClassifierTraining
+from pipeline.components.stage_data import StageData
+from pipeline.orchestration.artifact import Artifact, ArtifactType
+from pipeline.orchestration.config import PipelineConfig
+from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.stages.estimators import ADVERSARIAL_FILE, NATURAL_FILE
+from pipeline.stages.tune import HYPERPARAMETERS_FILE
+
+
+class Train(Stage):
+    """MIAT / NAMID (Zhou et al., ICML 2022): ``L_base + alpha * L_mi`` with frozen estimators.
+
+    The classifier trains from scratch with the stage-1 estimators frozen (Algorithm 1).
+    With ``train.use_tuned`` the ``tune`` stage's best alpha, lambda (and learning rate,
+    when tuned) replace the section's values. TensorBoard gets, per epoch, every loss term,
+    the natural and adversarial MI of the selected samples, the selected fraction, the
+    validation clean and PGD accuracy and the learning rate. Output ``model``: as
+    `Pretrain`'s (``best.keras`` by validation (clean + PGD) / 2, ``last.keras``...).
+    """
+
+    name = StageName.TRAIN
+
+    def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
+        tuned = (StageName.TUNE,) if config.train.use_tuned else ()
+        return (StageName.INGEST, StageName.ESTIMATORS, *tuned)
+
+    def config_sections(self, config: PipelineConfig) -> tuple[str, ...]:
+        return ("seed", "data", "model", "attack", "train")
+
+    def run(self, context: StageContext, inputs: Inputs) -> list[Artifact]:
+        config, section = context.config, context.config.train
+        alpha, lam, learning_rate = section.alpha, section.lam, section.learning_rate
+        if section.use_tuned:
+            tuned = json.loads(
+                (pathlib.Path(inputs[StageName.TUNE]["hyperparameters"].uri) / HYPERPARAMETERS_FILE).read_text()
+            )["best"]
+            alpha, lam = tuned["alpha"], tuned["lam"]
+            learning_rate = tuned.get("learning_rate", learning_rate)
+            print(f"[train] using the tuned alpha={alpha:.4g}, lambda={lam:.4g}, learning rate={learning_rate:.4g}")
+        estimators_dir = pathlib.Path(inputs[StageName.ESTIMATORS]["estimators"].uri)
+        attack = training_attack(config.attack, config.seed)
+
+        def make_model(classifier: keras.Model) -> MIDefenseModel:
+            return MIDefenseModel(
+                classifier,
+                keras.saving.load_model(estimators_dir / NATURAL_FILE),
+                keras.saving.load_model(estimators_dir / ADVERSARIAL_FILE),
+                attack=attack,
+                base_loss=section.base_loss,
+                beta=section.beta,
+                alpha=alpha,
+                lam=lam,
+                selection=section.selection,
+                seed=config.seed,
+            )
+
+        training = ClassifierTraining(context, section, StageData(inputs[StageName.INGEST]["dataset"]))
+        trained = training.run(make_model, learning_rate=learning_rate)
+        summary = training.save(trained, context.output_dir / "model")
+        summary.update(alpha=alpha, lam=lam, learning_rate=learning_rate)
+        context.log_metrics({key: value for key, value in summary.items() if value is not None})
+        return [context.artifact("model", ArtifactType.MODEL, "model", **summary)]

@@ -1,0 +1,78 @@
+"""The MI probe: the four MI measurements, split into robust and fooled samples."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from mi_keras.attacks import FGSM
+from mi_keras.evaluation.mi_probe import MEASUREMENTS, MIProbe, batch_bounds
+from mi_keras.mi import MIEstimator
+
+
+@pytest.fixture(scope="module")
+def parts():
+    keras.utils.set_random_seed(11)
+    inputs = keras.Input((8, 8, 1))
+    hidden = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    classifier = keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Flatten()(hidden)))
+    natural = MIEstimator.for_classifier(input_shape=(8, 8, 1), num_classes=4, units=16)
+    adversarial = MIEstimator.for_classifier(input_shape=(8, 8, 1), num_classes=4, units=16)
+    rng = np.random.default_rng(5)
+    x = rng.uniform(size=(21, 8, 8, 1)).astype("float32")
+    # Labels = the clean predictions, so most samples are correct and both groups are filled.
+    y = np.argmax(classifier.predict(x, verbose=0), -1).astype("int32")
+    y[:3] = (y[:3] + 1) % 4
+    return classifier, natural, adversarial, x, y
+
+
+def test_batches_never_hold_a_single_sample():
+    assert batch_bounds(21, 10) == [(0, 10), (10, 21)]
+    assert batch_bounds(20, 10) == [(0, 10), (10, 20)]
+    assert batch_bounds(3, 2) == [(0, 3)]
+    with pytest.raises(ValueError, match=">= 2"):
+        MIProbe(None, None, None, FGSM(0.1), batch_size=1)
+
+
+def test_probe_measures_each_pattern_with_its_estimator(parts, tmp_path):
+    classifier, natural, adversarial, x, y = parts
+    attack = FGSM(0.05)  # deterministic: the expected values can be recomputed here
+    probe = MIProbe(classifier, natural, adversarial, attack, batch_size=10, progress=False)
+    per_sample = probe.measure((x, y))
+    assert all(len(values) == 21 for values in per_sample.values())
+
+    # Recompute the last batch (11 samples after merging the single leftover) directly.
+    batch_x, batch_y = x[10:], y[10:]
+    x_adv = attack(classifier, batch_x, batch_y)
+    logits, logits_adv = classifier(batch_x, training=False), classifier(x_adv, training=False)
+    expected = {
+        "natural_mi_natural": natural(batch_x, logits),
+        "natural_mi_adversarial": natural(batch_x, logits_adv),
+        "adversarial_mi_natural": adversarial(x_adv - batch_x, logits),
+        "adversarial_mi_adversarial": adversarial(x_adv - batch_x, logits_adv),
+    }
+    for name, values in expected.items():
+        np.testing.assert_allclose(
+            per_sample[name][10:], values, rtol=1e-4, atol=1e-4, err_msg=name
+        )
+    # The two estimators differ, so swapping them would be caught above.
+    assert not np.allclose(expected["natural_mi_natural"], adversarial(batch_x, logits), atol=1e-3)
+
+    summary = probe.run((x, y))
+    robust, fooled = summary["by_group"]["robust"], summary["by_group"]["fooled"]
+    correct = per_sample["correct"]
+    assert robust["count"] + fooled["count"] == correct.sum() == 18
+    assert robust["count"] > 0 and fooled["count"] > 0
+    fooled_mask = correct & ~per_sample["correct_adversarial"]
+    assert fooled["natural_mi_adversarial"]["mean"] == pytest.approx(
+        per_sample["natural_mi_adversarial"][fooled_mask].mean(), rel=1e-5
+    )
+    assert summary["measurements"] == list(MEASUREMENTS)
+
+    paths = MIProbe.save(summary, tmp_path / "probe")
+    assert json.load(open(paths["json"]))["by_group"]["all"]["count"] == 21
+    with open(paths["plot"], "rb") as file:
+        assert file.read(8) == b"\x89PNG\r\n\x1a\n"
