@@ -34,7 +34,7 @@ class MIDefenseModel(AdversarialModel):
     natural = MIEstimator.for_classifier((32, 32, 3), 10)   # trained by MIEstimatorTrainer
     adversarial = MIEstimator.for_classifier((32, 32, 3), 10)
     model = MIDefenseModel(classifier, natural, adversarial, attack=PGD(eps=8 / 255))
-    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=2e-4))
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=2e-3))
     model.fit(train_ds, validation_data=val_ds, epochs=100)
     ```
 
