@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 
-from mi_keras.attacks.pgd import PGD
-from mi_keras.enums import AttackLoss, RandomStart, ThreatModel
+from mi_keras.attacks.margin_pgd import MarginPGD
+from mi_keras.enums import ThreatModel
 
 
 @keras.saving.register_keras_serializable(package="mi_keras")
-class CWL2(PGD):
+class CWL2(MarginPGD):
     """L2 PGD that maximises the Carlini-Wagner margin ``max_{j != y} z_j - z_y``.
 
     The eps-bounded form of the Carlini-Wagner L2 attack (Carlini and Wagner, IEEE S&P 2017)
@@ -38,29 +36,4 @@ class CWL2(PGD):
         name: optional display name.
     """
 
-    def __init__(
-        self,
-        eps: float,
-        step_size: float | None = None,
-        steps: int = 20,
-        random_start: str | RandomStart = RandomStart.UNIFORM,
-        restarts: int = 1,
-        seed: int | None = None,
-        name: str | None = None,
-    ):
-        super().__init__(
-            eps=eps,
-            step_size=step_size,
-            steps=steps,
-            threat_model=ThreatModel.L2,
-            random_start=random_start,
-            loss=AttackLoss.MARGIN,
-            restarts=restarts,
-            seed=seed,
-            name=name,
-        )
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        del config["threat_model"], config["loss"]
-        return config
+    fixed_threat_model = ThreatModel.L2

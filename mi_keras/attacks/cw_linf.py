@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 
-from mi_keras.attacks.pgd import PGD
-from mi_keras.enums import AttackLoss, RandomStart, ThreatModel
+from mi_keras.attacks.margin_pgd import MarginPGD
+from mi_keras.enums import ThreatModel
 
 
 @keras.saving.register_keras_serializable(package="mi_keras")
-class CWLinf(PGD):
+class CWLinf(MarginPGD):
     """PGD that maximises ``max_{j != y} z_j - z_y`` instead of the cross-entropy.
 
     Example:
@@ -20,29 +18,4 @@ class CWLinf(PGD):
     ```
     """
 
-    def __init__(
-        self,
-        eps: float,
-        step_size: float | None = None,
-        steps: int = 20,
-        random_start: str | RandomStart = RandomStart.UNIFORM,
-        restarts: int = 1,
-        seed: int | None = None,
-        name: str | None = None,
-    ):
-        super().__init__(
-            eps=eps,
-            step_size=step_size,
-            steps=steps,
-            threat_model=ThreatModel.LINF,
-            random_start=random_start,
-            loss=AttackLoss.MARGIN,
-            restarts=restarts,
-            seed=seed,
-            name=name,
-        )
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        del config["threat_model"], config["loss"]
-        return config
+    fixed_threat_model = ThreatModel.LINF

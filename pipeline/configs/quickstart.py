@@ -5,7 +5,8 @@ Command:
 
 Expected result (measured with that command on the 2-core development machine, shared with
 other jobs at a load average of 3-4: 2 min 40 s to 3 min 6 s wall time over three runs, which
-gave identical numbers; a 1.4 MB SavedModel; a second run is fully cached and takes 4 s):
+gave identical numbers; `make run` on a fresh clone of an idle machine: 2 min 4 s, the same
+numbers; a 1.4 MB SavedModel; a second run is fully cached and takes 4 s):
 
     Accuracy (%) on 359 test examples, Linf eps = 0.2
 
