@@ -146,7 +146,10 @@ class MIProbe:
             if isinstance(data, DataSlice)
             else DataSlice.from_source(data, n_examples, description)
         )
-        per_sample = self.measure(data)
+        return self.summarize(self.measure(data), data)
+
+    def summarize(self, per_sample: dict[str, np.ndarray], data: DataSlice) -> dict[str, Any]:
+        """The summary of `run` from arrays that `measure` already returned for ``data``."""
         robust = per_sample["correct"] & per_sample["correct_adversarial"]
         masks = {
             "robust": robust,

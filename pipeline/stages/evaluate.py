@@ -7,7 +7,7 @@ import pathlib
 
 import keras
 
-from mi_keras.evaluation import AttackSpec, evaluate_robustness
+from mi_keras.evaluation import AttackSpec, DataSlice, evaluate_robustness
 from mi_keras.evaluation.mi_probe import MIProbe
 from pipeline.components.classifier_training import BEST_FILE, LAST_FILE
 from pipeline.components.comparison_table import ComparisonTable
@@ -131,8 +131,9 @@ class Evaluate(Stage):
             seed=config.seed,
             progress=context.verbose > 0,
         )
-        per_sample = probe.measure(test)
-        MIProbe.save(probe.run(test), output / "mi_probe")
+        data = DataSlice.from_source(test)  # one PGD pass feeds both the summary and the histograms
+        per_sample = probe.measure(data)
+        MIProbe.save(probe.summarize(per_sample, data), output / "mi_probe")
         write_mi_histograms(log_dir, per_sample)
 
 
