@@ -82,6 +82,17 @@ class Selection(ParsableEnum):
     BATCH_SOFTMAX = "batch_softmax"  # argmax of softmax over the batch axis (the official code's bug)
 
 
+class MIDifference(ParsableEnum):
+    """How MIAT reduces its lambda term ``I_A(n; h(x_adv)) - I_N(x; h(x_adv))`` over the batch.
+
+    docs/lambda.md measures why the paper's reduction diverges early in training.
+    """
+
+    SELECTED_MEAN = "selected_mean"  # mean over the selected samples (the paper, Eq. 8)
+    BATCH_MEAN = "batch_mean"  # sum over the selected samples / batch size: fades with the selection
+    RELATIVE = "relative"  # the selected mean over the (gradient-free) mean of |I_A| + |I_N|: scale-free
+
+
 class EstimatorObjective(ParsableEnum):
     """Stage-1 objective for the MI estimators."""
 

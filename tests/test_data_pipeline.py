@@ -227,6 +227,23 @@ def test_npz_keras_layout_uses_its_test_arrays(tmp_path, digits_uint8):
     np.testing.assert_array_equal(np.round(read_images[..., 0] * 255), images[1000:])
 
 
+def test_npz_file_per_split_reads_each_file_whole(tmp_path, digits_uint8):
+    images, labels = digits_uint8
+    np.savez(tmp_path / "digits_train.npz", x=images[:1000], y=labels[:1000])
+    np.savez(tmp_path / "digits_test.npz", x=images[1000:], y=labels[1000:])
+    spec = "npz:digits_{split}.npz"  # relative: found under data_dir
+    test, info = load_dataset(spec, "test", batch_size=None, data_dir=tmp_path)
+    read_images, read_labels = read_all(test)
+    assert info.num_examples == {"test": 797}  # the whole file, not a carved share of a pool
+    np.testing.assert_array_equal(np.round(read_images[..., 0] * 255), images[1000:])
+    np.testing.assert_array_equal(read_labels, labels[1000:])
+    _, info = load_dataset(spec, "train", batch_size=None, data_dir=tmp_path, validation_size=100)
+    assert info.num_examples == {"train": 900, "validation": 100}
+    assert DatasetSpec.parse(spec).paths(tmp_path) == [tmp_path / "digits_train.npz", tmp_path / "digits_test.npz"]
+    with pytest.raises(ValueError, match="one file per split"):
+        DatasetSpec.parse(spec).path(tmp_path)
+
+
 def test_image_folder_with_train_and_test(tmp_path, digits_uint8):
     images, labels = digits_uint8
     for index, (image, label) in enumerate(zip(images[:200], labels[:200], strict=True)):

@@ -7,6 +7,9 @@ import os
 import pathlib
 
 from mi_keras.data.dataset_source import DatasetSource
+from mi_keras.data.dataset_split import DatasetSplit
+
+SPLIT_PLACEHOLDER = "{split}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,9 +23,14 @@ class DatasetSpec:
     DatasetSpec.parse("tfds:mnist:3.0.1")       # a pinned tfds version
     DatasetSpec.parse("idx:/data/mnist")        # train-images-idx3-ubyte[.gz], ... in a folder
     DatasetSpec.parse("npz:/data/cifar10.npz")  # x/y or x_train/y_train/x_test/y_test
+    DatasetSpec.parse("npz:/data/cifar10_{split}.npz")  # cifar10_train.npz + cifar10_test.npz
     DatasetSpec.parse("npy:/miat/data")         # train_images.npy, train_labels.npy, test_...
     DatasetSpec.parse("folder:/data/flowers")   # one sub-folder per class
     ```
+
+    A file source's location may hold ``{split}``: each split of the files then has its own
+    file, ``train`` or ``test`` put in place of the placeholder, and a file's ``x`` / ``y``
+    (or its split's arrays) are exactly that split.
 
     Args:
         source: the `DatasetSource`.
@@ -62,14 +70,34 @@ class DatasetSpec:
             )
         return cls(DatasetSource.TFDS, spec)
 
-    def path(self, data_dir: str | os.PathLike | None = None) -> pathlib.Path:
-        """The absolute path; a relative location is taken inside ``data_dir`` when given."""
+    @property
+    def per_split_files(self) -> bool:
+        """Whether the location names one file per split (it holds ``{split}``)."""
+        return SPLIT_PLACEHOLDER in self.location
+
+    def path(self, data_dir: str | os.PathLike | None = None, split: DatasetSplit | None = None) -> pathlib.Path:
+        """The absolute path; a relative location is taken inside ``data_dir`` when given.
+
+        ``split`` (its file split: validation lives in train) fills a ``{split}``
+        placeholder; a location with the placeholder needs it.
+        """
         if not self.source.reads_files:
             raise ValueError(f"The {self.source.value!r} source reads no path.")
-        path = pathlib.Path(self.location).expanduser()
+        location = self.location
+        if self.per_split_files:
+            if split is None:
+                raise ValueError(f"{self} names one file per split; say which split's path.")
+            location = location.replace(SPLIT_PLACEHOLDER, DatasetSplit.parse(split).file_split.value)
+        path = pathlib.Path(location).expanduser()
         if data_dir is not None and not path.is_absolute():
             path = pathlib.Path(data_dir).expanduser() / path
         return path.absolute()  # error messages then name the file unambiguously
+
+    def paths(self, data_dir: str | os.PathLike | None = None) -> list[pathlib.Path]:
+        """Every path this spec reads: one, or one per split of the files."""
+        if not self.per_split_files:
+            return [self.path(data_dir)]
+        return [self.path(data_dir, split) for split in (DatasetSplit.TRAIN, DatasetSplit.TEST)]
 
     def __str__(self) -> str:
         return f"{self.source.value}:{self.location}" if self.location else self.source.value

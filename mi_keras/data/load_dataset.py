@@ -206,12 +206,13 @@ def _read_source(
         return read_tfds(spec.location, split, data_dir, download)
     if spec.source is DatasetSource.DIGITS:
         return read_digits()
-    path = spec.path(data_dir)
+    path = spec.path(data_dir, split)
     if spec.source is DatasetSource.IMAGE_FOLDER:
         return read_image_folder(path, split, tuple(image_size) if image_size else None)
+    if spec.source is DatasetSource.NPZ:
+        return read_npz(path, split, split_file=spec.per_split_files)
     readers = {
         DatasetSource.IDX: read_idx_folder,
-        DatasetSource.NPZ: read_npz,
         DatasetSource.NPY: read_npy_folder,
     }
     return readers[spec.source](path, split)

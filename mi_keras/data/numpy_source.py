@@ -15,13 +15,14 @@ _READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile)
 _CLASS_NAME_KEYS = ("class_names", "classes")
 
 
-def read_npz(path: pathlib.Path, split: DatasetSplit) -> SourceData:
+def read_npz(path: pathlib.Path, split: DatasetSplit, split_file: bool = False) -> SourceData:
     """Reads an ``.npz`` archive holding one split of the files, or a pool of examples.
 
     The archive holds either ``x_train``, ``y_train``, ``x_test``, ``y_test`` (the
     `keras.datasets` layout), or ``x`` and ``y``: a pool that `load_dataset` divides into
-    train, validation and test. An optional ``classes`` (or ``class_names``) array of
-    strings names the classes. Arrays are loaded without pickle.
+    train, validation and test, or, with ``split_file``, exactly the examples of ``split``'s
+    file (``cifar10_train.npz`` beside ``cifar10_test.npz``). An optional ``classes`` (or
+    ``class_names``) array of strings names the classes. Arrays are loaded without pickle.
     """
     if not path.is_file():
         raise DataError(path, "no such file.")
@@ -32,7 +33,7 @@ def read_npz(path: pathlib.Path, split: DatasetSplit) -> SourceData:
             if set(split_keys) <= keys:
                 image_key, label_key, pooled = *split_keys, False
             elif {"x", "y"} <= keys:
-                image_key, label_key, pooled = "x", "y", True
+                image_key, label_key, pooled = "x", "y", not split_file
             else:
                 raise DataError(
                     path,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from mi_keras.distribution import global_sum
+from mi_keras.enums import MIDifference
 from mi_keras.losses.batch_statistics import batch_cosine, masked_count, masked_mean
 
 
@@ -13,18 +15,40 @@ def miat_loss(
     adversarial_mi_adversarial: tf.Tensor,
     adversarial_mi_clean: tf.Tensor,
     selected: tf.Tensor,
-    lam: float,
+    lam: float | tf.Tensor,
+    difference: MIDifference = MIDifference.SELECTED_MEAN,
 ) -> tf.Tensor:
     """``|1 - cos(a, b)| + |1 - cos(d, c)| + lam * mean_selected(I_A(n; h(x_adv)) - I_N(x; h(x_adv)))``.
 
     With ``a = I_N(x; h(x))``, ``b = I_N(x; h(x_adv))``, ``c = I_A(n; h(x_adv))`` and
     ``d = I_A(n; h(x))``, each masked by ``selected``; the cosines run over the batch axis
-    (the only workable reading of Eq. 8, miat-reference.md 4.2). Zero when nothing is
-    selected. ``lam = 0`` is the released code.
+    (the only workable reading of Eq. 8, docs/lambda.md). Zero when nothing is selected.
+    ``lam = 0`` is the released code. ``difference`` chooses how the lambda term is reduced
+    (`MIDifference`; the paper's selected mean by default, docs/lambda.md for the others).
     """
     any_selected = masked_count(selected) > 0
     cosine_terms = tf.abs(1.0 - batch_cosine(natural_mi_clean * selected, natural_mi_adversarial * selected))
     cosine_terms += tf.abs(1.0 - batch_cosine(adversarial_mi_clean * selected, adversarial_mi_adversarial * selected))
     cosine_terms = tf.where(any_selected, cosine_terms, tf.zeros_like(cosine_terms))
-    difference = masked_mean(adversarial_mi_adversarial - natural_mi_adversarial, selected)
-    return cosine_terms + lam * difference
+    return cosine_terms + lam * mi_difference(adversarial_mi_adversarial, natural_mi_adversarial, selected, difference)
+
+
+def mi_difference(
+    adversarial_mi: tf.Tensor, natural_mi: tf.Tensor, selected: tf.Tensor, reduction: MIDifference
+) -> tf.Tensor:
+    """The lambda term ``I_A(n; h(x_adv)) - I_N(x; h(x_adv))`` over the selected samples.
+
+    ``SELECTED_MEAN`` divides by the number selected (the paper): early in training one or two
+    samples then carry the whole term. ``BATCH_MEAN`` divides by the batch size instead, so the
+    term grows with the selection. ``RELATIVE`` divides the selected mean by the gradient-free
+    mean of ``|I_A| + |I_N|``, which makes it scale-free (within [-1, 1]).
+    """
+    difference = adversarial_mi - natural_mi
+    if reduction == MIDifference.SELECTED_MEAN:
+        return masked_mean(difference, selected)
+    if reduction == MIDifference.BATCH_MEAN:
+        return global_sum(tf.reduce_sum(difference * selected)) / global_sum(tf.cast(tf.size(difference), tf.float32))
+    if reduction == MIDifference.RELATIVE:
+        scale = tf.stop_gradient(masked_mean(tf.abs(adversarial_mi) + tf.abs(natural_mi), selected))
+        return tf.math.divide_no_nan(masked_mean(difference, selected), scale)
+    raise ValueError(f"Unknown MI difference reduction {reduction!r}.")

@@ -86,13 +86,17 @@ class MIEstimator(keras.layers.Layer):
         """Local features ``[batch, positions, units]`` of a pattern."""
         return self.local_encoder(pattern, training=training)
 
-    def score(self, local_features, logits, training=None, positive_index=None) -> tf.Tensor:
-        """Per-sample MI between precomputed local features and the logits, float32 ``[rows]``."""
+    def score(self, local_features, logits, training=None, positive_index=None, bound=None) -> tf.Tensor:
+        """Per-sample MI between precomputed local features and the logits, float32 ``[rows]``.
+
+        ``bound`` (a `Bound`) evaluates the same critic under another bound; None uses this
+        estimator's.
+        """
         global_features = self.global_network(logits, training=training)
         return per_sample_mi(
             global_features,
             local_features,
-            bound=self.bound,
+            bound=self.bound if bound is None else Bound.parse(bound, "bound"),
             dv_variant=self.dv,
             positive_index=positive_index,
             chunk_size=self.chunk_size,

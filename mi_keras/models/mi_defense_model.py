@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from mi_keras.attacks.attack import Attack
 from mi_keras.distribution import gather_rows, global_sum, num_replicas, row_offset
-from mi_keras.enums import BaseLoss, Selection
+from mi_keras.enums import BaseLoss, Bound, MIDifference, Selection
 from mi_keras.losses.batch_statistics import masked_count, masked_mean
 from mi_keras.losses.miat_loss import miat_loss
 from mi_keras.losses.selection import selection_masks
@@ -48,6 +48,12 @@ class MIDefenseModel(AdversarialModel):
         alpha: weight of the MI loss (5 in the paper).
         lam: weight of the MI-difference term (0.1 in the paper; 0 in the released code).
         selection: ``"logits"`` (argmax, the paper) or ``"batch_softmax"`` (the code's bug).
+        lam_ramp_steps: grow lambda linearly from 0 to ``lam`` over this many optimizer
+            steps (0: the paper's constant lambda). One of the remedies of docs/lambda.md.
+        difference: how the lambda term is reduced over the batch (`MIDifference`):
+            ``"selected_mean"`` (the paper), ``"batch_mean"`` or ``"relative"``.
+        mi_bound: score the four MI terms with this `Bound` (``"infonce"`` is at most
+            ``log B``) instead of the estimators' own; None keeps theirs.
         eval_attack: the attack of ``test_step``; defaults to ``attack``.
         seed: optional int for reproducible attack starts.
         **kwargs: forwarded to `keras.Model`.
@@ -64,6 +70,9 @@ class MIDefenseModel(AdversarialModel):
         alpha: float = 5.0,
         lam: float = 0.1,
         selection: str | Selection = Selection.LOGITS,
+        lam_ramp_steps: int = 0,
+        difference: str | MIDifference = MIDifference.SELECTED_MEAN,
+        mi_bound: str | Bound | None = None,
         eval_attack: Attack | None = None,
         seed: int | None = None,
         **kwargs,
@@ -78,6 +87,11 @@ class MIDefenseModel(AdversarialModel):
         self.alpha = float(alpha)
         self.lam = float(lam)
         self.selection = Selection.parse(selection, "selection")
+        if int(lam_ramp_steps) != lam_ramp_steps or lam_ramp_steps < 0:
+            raise ValueError(f"`lam_ramp_steps` must be an integer >= 0; got {lam_ramp_steps!r}.")
+        self.lam_ramp_steps = int(lam_ramp_steps)
+        self.difference = MIDifference.parse(difference, "difference")
+        self.mi_bound = Bound.parse(mi_bound, "mi_bound") if mi_bound is not None else None
         self._check_num_classes()
         build_from_classifier(self)
 
@@ -115,7 +129,10 @@ class MIDefenseModel(AdversarialModel):
         share, values = super()._objective(x, x_adv, y, clean_logits, adversarial_logits, context)
         mi = self._mi_terms(clean_logits, adversarial_logits, context)
         selected = selection_masks(clean_logits, adversarial_logits, y, self.selection)["fooled"]
-        mi_loss = miat_loss(mi["natural_clean"], mi["natural_adversarial"], mi["adversarial_adversarial"], mi["adversarial_clean"], selected, self.lam)
+        mi_loss = miat_loss(
+            mi["natural_clean"], mi["natural_adversarial"], mi["adversarial_adversarial"], mi["adversarial_clean"],
+            selected, self._current_lam(), self.difference,
+        )
         share += self.alpha * mi_loss / num_replicas()  # every replica holds the global value
         global_batch = global_sum(tf.cast(tf.shape(y)[0], tf.float32))
         values = {
@@ -128,11 +145,18 @@ class MIDefenseModel(AdversarialModel):
         }
         return share, values
 
+    def _current_lam(self) -> tf.Tensor | float:
+        """``lam``, ramped linearly over the first ``lam_ramp_steps`` steps (a function of the step)."""
+        if not self.lam_ramp_steps:
+            return self.lam
+        progress = tf.cast(self.optimizer.iterations + 1, tf.float32) / float(self.lam_ramp_steps)
+        return self.lam * tf.minimum(progress, 1.0)
+
     def _mi_terms(self, clean_logits, adversarial_logits, context) -> dict[str, tf.Tensor]:
         index = context["positive_index"]
 
         def score(estimator, features, logits):
-            return estimator.score(features, logits, training=False, positive_index=index)
+            return estimator.score(features, logits, training=False, positive_index=index, bound=self.mi_bound)
 
         natural, adversarial = self.natural_estimator, self.adversarial_estimator
         return {
@@ -157,4 +181,7 @@ class MIDefenseModel(AdversarialModel):
             "alpha": self.alpha,
             "lam": self.lam,
             "selection": self.selection.value,
+            "lam_ramp_steps": self.lam_ramp_steps,
+            "difference": self.difference.value,
+            "mi_bound": self.mi_bound.value if self.mi_bound is not None else None,
         }

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import keras
 import tensorflow as tf
 
 from mi_keras.attacks import PGD
 from mi_keras.enums import ParsableEnum
+from mi_keras.models import MIDefenseModel
 from pipeline.orchestration.config import (
     AttackConfig,
     EstimatorConfig,
+    MIATConfig,
     Optimizer,
+    PipelineConfig,
     TrainingConfig,
 )
 
@@ -37,6 +42,43 @@ def training_attack(attack: AttackConfig, seed: int) -> PGD:
         threat_model=attack.threat_model,
         random_start=attack.random_start,
         seed=seed,
+    )
+
+
+def mi_defense_model(
+    config: PipelineConfig,
+    classifier: keras.Model,
+    estimator_paths: tuple[pathlib.Path, pathlib.Path],
+    steps_per_epoch: int,
+    alpha: float | None = None,
+    lam: float | None = None,
+) -> MIDefenseModel:
+    """The (uncompiled) MIAT model of ``config.train``: the one builder of train and tune.
+
+    Args:
+        config: the pipeline config.
+        classifier: the classifier to train.
+        estimator_paths: the natural and the adversarial estimator (``.keras`` files),
+            loaded afresh so no two models share their state.
+        steps_per_epoch: converts ``train.lam_ramp_epochs`` to steps.
+        alpha, lam: tuned values replacing the section's (None keeps them).
+    """
+    section: MIATConfig = config.train
+    natural, adversarial = (keras.saving.load_model(path) for path in estimator_paths)
+    return MIDefenseModel(
+        classifier,
+        natural,
+        adversarial,
+        attack=training_attack(config.attack, config.seed),
+        base_loss=section.base_loss,
+        beta=section.beta,
+        alpha=section.alpha if alpha is None else alpha,
+        lam=section.lam if lam is None else lam,
+        selection=section.selection,
+        lam_ramp_steps=section.lam_ramp_epochs * steps_per_epoch,
+        difference=section.difference,
+        mi_bound=section.mi_bound,
+        seed=config.seed,
     )
 
 

@@ -60,13 +60,18 @@ class ClassifierTraining:
         self.data = data
 
     def run(
-        self, make_model: Callable[[keras.Model], keras.Model], learning_rate: float | None = None
+        self,
+        make_model: Callable[[keras.Model], keras.Model],
+        learning_rate: float | None = None,
+        initial_classifier: pathlib.Path | None = None,
     ) -> TrainedClassifier:
         """Trains; ``make_model(classifier)`` returns the (uncompiled) training wrapper.
 
         Args:
             make_model: wraps the classifier for adversarial training.
             learning_rate: overrides the section's initial learning rate (tuned values).
+            initial_classifier: a saved classifier (``.keras``) of the same architecture
+                whose weights replace the fresh initialisation.
         """
         config, section = self.context.config, self.section
         keras.utils.set_random_seed(config.seed)
@@ -77,6 +82,8 @@ class ClassifierTraining:
             classifier = build_classifier(
                 config.model.architecture, self.data.image_shape, self.data.num_classes, **config.model.options
             )
+            if initial_classifier is not None:
+                classifier.set_weights(keras.saving.load_model(initial_classifier).get_weights())
             if section.warmup_epochs:
                 self._warm_up(classifier, train, steps_per_epoch, learning_rate)
             model = make_model(classifier)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pathlib
 
-import keras
 import keras_tuner as kt
 
 from mi_keras.models import MIDefenseModel
 from mi_keras.models.architectures import build_classifier
-from pipeline.components.builders import classifier_optimizer, training_attack
+from pipeline.components.builders import classifier_optimizer, mi_defense_model
 from pipeline.components.callbacks import SelectionScore
 from pipeline.orchestration.config import PipelineConfig
 
@@ -72,17 +71,13 @@ class MIATHyperModel(kt.HyperModel):
         classifier = build_classifier(
             self.config.model.architecture, self.image_shape, self.num_classes, **self.config.model.options
         )
-        model = MIDefenseModel(
+        model = mi_defense_model(
+            self.config,
             classifier,
-            keras.saving.load_model(self.natural_estimator_path),
-            keras.saving.load_model(self.adversarial_estimator_path),
-            attack=training_attack(self.config.attack, self.config.seed),
-            base_loss=train.base_loss,
-            beta=train.beta,
+            (self.natural_estimator_path, self.adversarial_estimator_path),
+            self.steps_per_epoch,
             alpha=alpha,
             lam=lam,
-            selection=train.selection,
-            seed=self.config.seed,
         )
         model.compile(optimizer=classifier_optimizer(train, self.steps_per_epoch, learning_rate))
         return model

@@ -28,6 +28,7 @@ from mi_keras.enums import (
     Bound,
     DVVariant,
     EstimatorObjective,
+    MIDifference,
     ParsableEnum,
     RandomStart,
     Selection,
@@ -162,12 +163,23 @@ class MIATConfig(TrainingConfig):
         selection: ``"logits"`` (paper) or ``"batch_softmax"`` (released code).
         use_tuned: take alpha and lambda (and the learning rate when tuned) from the
             ``tune`` stage's best trial instead of this section.
+        lam_ramp_epochs: grow lambda linearly from 0 over this many epochs (0: constant,
+            the paper). The remedies of docs/lambda.md, with the faithful defaults:
+        difference: ``"selected_mean"`` (paper), ``"batch_mean"`` or ``"relative"``.
+        mi_bound: score the MI terms with this bound (``"infonce"``) instead of the
+            estimators' own; none keeps theirs.
+        init_from_pretrain: start from the standard-AT (``pretrain``) weights instead of
+            from scratch (the paper trains from scratch).
     """
 
     alpha: float = 5.0
     lam: float = 0.1
     selection: Selection = Selection.LOGITS
     use_tuned: bool = False
+    lam_ramp_epochs: int = 0
+    difference: MIDifference = MIDifference.SELECTED_MEAN
+    mi_bound: Bound | None = None
+    init_from_pretrain: bool = False
 
 
 @dataclasses.dataclass
@@ -432,6 +444,8 @@ def _check_training(config: PipelineConfig) -> list[str]:
             problems.append(f"{name}.beta must be >= 0; got {section.beta}.")
     if config.train.alpha < 0 or config.train.lam < 0:
         problems.append(f"train.alpha and train.lam must be >= 0; got {config.train.alpha} and {config.train.lam}.")
+    if config.train.lam_ramp_epochs < 0:
+        problems.append(f"train.lam_ramp_epochs must be >= 0; got {config.train.lam_ramp_epochs}.")
     if config.estimators.units < 1:
         problems.append(f"estimators.units must be >= 1; got {config.estimators.units}.")
     return problems
@@ -457,8 +471,9 @@ def _check_dataset(dataset: str, download: bool, data_dir: str | None) -> list[s
         return [f"data.dataset: {error}"]
     if download and spec.source is not DatasetSource.TFDS:
         return [f"data.download applies to tensorflow_datasets names only, not to {dataset!r}."]
-    if spec.source.reads_files and not spec.path(data_dir).exists():
-        return [f"data.dataset: unknown dataset {dataset!r}: {spec.path(data_dir)} does not exist."]
+    missing = [path for path in spec.paths(data_dir) if not path.exists()] if spec.source.reads_files else []
+    if missing:
+        return [f"data.dataset: unknown dataset {dataset!r}: {missing[0]} does not exist."]
     if spec.source is DatasetSource.TFDS:
         import tensorflow_datasets as tfds  # deferred: only tfds specs need it
 

@@ -37,8 +37,9 @@ class Ingest(Stage):
             return f"scikit-learn {sklearn.__version__}"
         if spec.source is DatasetSource.TFDS:
             return f"tfds {spec.location} in {data_dir}"
-        root = spec.path(data_dir)
-        files = [root] if root.is_file() else sorted(path for path in root.rglob("*") if path.is_file())
+        files = sorted(
+            file for root in spec.paths(data_dir) for file in ([root] if root.is_file() else root.rglob("*")) if file.is_file()
+        )
         return fingerprint_values([(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in files])
 
     def run(self, context: StageContext, inputs: Inputs) -> list[Artifact]:

@@ -8,8 +8,8 @@ import pathlib
 import keras
 
 from mi_keras.models import MIDefenseModel
-from pipeline.components.builders import training_attack
-from pipeline.components.classifier_training import ClassifierTraining
+from pipeline.components.builders import mi_defense_model
+from pipeline.components.classifier_training import BEST_FILE, ClassifierTraining
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
 from pipeline.orchestration.config import PipelineConfig
@@ -33,7 +33,8 @@ class Train(Stage):
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         tuned = (StageName.TUNE,) if config.train.use_tuned else ()
-        return (StageName.INGEST, StageName.ESTIMATORS, *tuned)
+        pretrained = (StageName.PRETRAIN,) if config.train.init_from_pretrain else ()
+        return (StageName.INGEST, StageName.ESTIMATORS, *pretrained, *tuned)
 
     def config_sections(self, config: PipelineConfig) -> tuple[str, ...]:
         return ("seed", "data", "model", "attack", "train")
@@ -49,24 +50,19 @@ class Train(Stage):
             learning_rate = tuned.get("learning_rate", learning_rate)
             print(f"[train] using the tuned alpha={alpha:.4g}, lambda={lam:.4g}, learning rate={learning_rate:.4g}")
         estimators_dir = pathlib.Path(inputs[StageName.ESTIMATORS]["estimators"].uri)
-        attack = training_attack(config.attack, config.seed)
+        data = StageData(inputs[StageName.INGEST]["dataset"])
+        steps_per_epoch = data.steps_per_epoch(section.batch_size)
 
         def make_model(classifier: keras.Model) -> MIDefenseModel:
-            return MIDefenseModel(
-                classifier,
-                keras.saving.load_model(estimators_dir / NATURAL_FILE),
-                keras.saving.load_model(estimators_dir / ADVERSARIAL_FILE),
-                attack=attack,
-                base_loss=section.base_loss,
-                beta=section.beta,
-                alpha=alpha,
-                lam=lam,
-                selection=section.selection,
-                seed=config.seed,
-            )
+            paths = (estimators_dir / NATURAL_FILE, estimators_dir / ADVERSARIAL_FILE)
+            return mi_defense_model(config, classifier, paths, steps_per_epoch, alpha=alpha, lam=lam)
 
-        training = ClassifierTraining(context, section, StageData(inputs[StageName.INGEST]["dataset"]))
-        trained = training.run(make_model, learning_rate=learning_rate)
+        initial = None
+        if section.init_from_pretrain:
+            initial = pathlib.Path(inputs[StageName.PRETRAIN]["model"].uri) / BEST_FILE
+            print(f"[train] starting from the standard-AT weights of {initial}")
+        training = ClassifierTraining(context, section, data)
+        trained = training.run(make_model, learning_rate=learning_rate, initial_classifier=initial)
         summary = training.save(trained, context.output_dir / "model")
         summary.update(alpha=alpha, lam=lam, learning_rate=learning_rate)
         context.log_metrics({key: value for key, value in summary.items() if value is not None})

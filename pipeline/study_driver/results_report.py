@@ -1,0 +1,210 @@
+"""Renders a study's report (Markdown and a plot) from its unit JSONs; nothing is typed by hand."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from pipeline.study_driver.study import COMPARISONS, Method, Study
+from pipeline.study_driver.unit import Unit, UnitKind, plan_units
+
+# (column title, unit kind, path inside the unit's "test" record); accuracies in [0, 1].
+METRICS = (
+    ("clean", UnitKind.TRAINING, ("best", "clean")),
+    ("PGD-40", UnitKind.TRAINING, ("best", "pgd40")),
+    ("AutoAttack", UnitKind.AUTOATTACK, ("autoattack",)),
+    ("clean (last)", UnitKind.TRAINING, ("last", "clean")),
+    ("PGD-40 (last)", UnitKind.TRAINING, ("last", "pgd40")),
+)
+PROBE_MEASUREMENTS = ("natural_mi_adversarial", "adversarial_mi_adversarial")
+
+
+def load_results(study: Study, results_dir: pathlib.Path) -> dict[Unit, dict[str, Any]]:
+    """Every finished unit's record, keyed by its `Unit`."""
+    records = {}
+    for unit in plan_units(study):
+        path = unit.result_path(results_dir, study)
+        if path.is_file():
+            records[unit] = json.loads(path.read_text())
+    return records
+
+
+def metric_values(records, dataset: str, method: Method, kind: UnitKind, path: tuple[str, ...]) -> dict[int, dict]:
+    """Per seed, the accuracy record at ``path`` (seeds without a finished unit are absent)."""
+    values = {}
+    for unit, record in records.items():
+        if (unit.dataset, unit.method, unit.kind) == (dataset, method, kind):
+            value = record["test"]
+            for key in path:
+                value = value[key]
+            values[unit.seed] = value
+    return values
+
+
+def verdict(differences: list[float], seeds_planned: int) -> str:
+    """The study's rule: a sign claim needs every planned seed, agreeing, with |mean| > spread."""
+    if seeds_planned < 2:
+        return "a single seed: no claim"
+    if len(differences) < seeds_planned:
+        return f"not enough seeds yet ({len(differences)} of {seeds_planned})"
+    mean, spread = float(np.mean(differences)), float(np.std(differences, ddof=1))
+    same_sign = all(d > 0 for d in differences) or all(d < 0 for d in differences)
+    if same_sign and abs(mean) > spread:
+        return "better" if mean > 0 else "worse"
+    return "no measurable difference"
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    spread = f" ± {100 * np.std(values, ddof=1):.2f}" if len(values) > 1 else ""
+    return f"{100 * np.mean(values):.2f}{spread} (n={len(values)})"
+
+
+def _accuracy_table(study: Study, records, dataset: str) -> list[str]:
+    lines = ["| method | " + " | ".join(title for title, _, _ in METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
+    for method in study.methods:
+        cells = []
+        for _, kind, path in METRICS:
+            per_seed = metric_values(records, dataset, method, kind, path)
+            cells.append(_mean_std([value["accuracy"] for value in per_seed.values()]))
+        lines.append(f"| {method.display_name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _subset_line(study: Study, records, dataset: str) -> str:
+    sizes = {}
+    for unit, record in records.items():
+        if unit.dataset == dataset:
+            sizes.update({name: subset["n"] for name, subset in record["subsets"].items()})
+            sizes["test"] = record["test"]["best"]["clean"]["n"] if unit.kind is UnitKind.TRAINING else sizes.get("test")
+    errors = []
+    for title, kind, path in METRICS[:3]:
+        standard_errors = [
+            value["standard_error"]
+            for method in study.methods
+            for value in metric_values(records, dataset, method, kind, path).values()
+        ]
+        if standard_errors:
+            errors.append(f"{title} ±{100 * np.mean(standard_errors):.2f}")
+    return (
+        f"Subsets (class-balanced, shared by every unit): clean on the test split (n={sizes.get('test')}), "
+        f"PGD-40 on n={sizes.get('pgd')}, AutoAttack on n={sizes.get('autoattack')}, MI probe on n={sizes.get('mi_probe')}. "
+        f"Mean binomial standard error of one accuracy: {', '.join(errors) or '-'} points."
+    )
+
+
+def _comparison_lines(study: Study, records, dataset: str) -> list[str]:
+    lines = ["| comparison | metric | per-seed differences (points) | mean ± std | verdict |", "|---|---|---|---|---|"]
+    sentences = []
+    for method, baseline in COMPARISONS:
+        if method not in study.methods or baseline not in study.methods:
+            continue
+        for title, kind, path in METRICS[:3]:
+            ours = metric_values(records, dataset, method, kind, path)
+            theirs = metric_values(records, dataset, baseline, kind, path)
+            seeds = sorted(set(ours) & set(theirs))
+            if not seeds:
+                continue
+            differences = [ours[seed]["accuracy"] - theirs[seed]["accuracy"] for seed in seeds]
+            planned = len(study.evaluation.autoattack_seeds) if kind is UnitKind.AUTOATTACK else len(study.seeds)
+            outcome = verdict(differences, planned)
+            per_seed = ", ".join(f"s{seed}: {100 * d:+.2f}" for seed, d in zip(seeds, differences))
+            spread = f" ± {100 * np.std(differences, ddof=1):.2f}" if len(differences) > 1 else ""
+            lines.append(
+                f"| {method.display_name} - {baseline.display_name} | {title} | {per_seed} | {100 * np.mean(differences):+.2f}{spread} | {outcome} |"
+            )
+            sentences.append(_sentence(method, baseline, title, outcome, differences))
+    return lines + [""] + sentences
+
+
+def _sentence(method: Method, baseline: Method, metric: str, outcome: str, differences: list[float]) -> str:
+    mean = 100 * np.mean(differences)
+    if outcome in ("better", "worse"):
+        return f"- {metric}: {method.display_name} is {outcome} than {baseline.display_name} ({mean:+.2f} points, every seed agrees)."
+    if outcome == "no measurable difference":
+        return f"- {metric}: no measurable difference between {method.display_name} and {baseline.display_name} (mean {mean:+.2f} points, within the spread over seeds)."
+    return f"- {metric}: {method.display_name} vs {baseline.display_name}: {outcome}; mean so far {mean:+.2f} points."
+
+
+def _probe_table(study: Study, records, dataset: str) -> list[str]:
+    header = "| method | " + " | ".join(f"{group}: {name}" for group in ("robust", "fooled") for name in ("I_N(x; h(x_adv))", "I_A(n; h(x_adv))")) + " |"
+    lines = [header, "|---" * 5 + "|"]
+    for method in study.methods:
+        cells = []
+        for group in ("robust", "fooled"):
+            for measurement in PROBE_MEASUREMENTS:
+                values = [
+                    record["test"]["best"]["mi_probe"]["by_group"][group][measurement]["mean"]
+                    for unit, record in records.items()
+                    if (unit.dataset, unit.method, unit.kind) == (dataset, method, UnitKind.TRAINING)
+                ]
+                values = [value for value in values if value is not None]
+                cells.append(f"{np.mean(values):.3f} (n={len(values)})" if values else "-")
+        lines.append(f"| {method.display_name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _cost_lines(study: Study, records) -> list[str]:
+    times = defaultdict(list)
+    for unit, record in records.items():
+        times[(unit.dataset, unit.kind.value)].append(record["wall_time_seconds"] / 60)
+    lines = ["| dataset | unit kind | units done | minutes per unit (mean, max) |", "|---|---|---|---|"]
+    for (dataset, kind), minutes in sorted(times.items()):
+        lines.append(f"| {dataset} | {kind} | {len(minutes)} | {np.mean(minutes):.1f}, {np.max(minutes):.1f} |")
+    return lines
+
+
+def render_report(study: Study, results_dir: pathlib.Path, plot_path: pathlib.Path | None, command: str) -> str:
+    """The Markdown report; writes the plot to ``plot_path`` when given and there are results."""
+    records = load_results(study, results_dir)
+    planned = plan_units(study)
+    lines = [
+        f"# Study `{study.name}`: results",
+        "",
+        f"Generated by `{command}` from the {len(records)} unit JSONs under `{results_dir.name}/{study.name}/` "
+        f"({len(records)} of {len(planned)} planned units finished). Do not edit by hand.",
+        "",
+        "Accuracies in %, mean ± standard deviation over seeds (n = seeds finished); models picked by "
+        "validation (clean + PGD) / 2, never the test set; '(last)' is the last epoch. A method is called "
+        "better or worse than its baseline only when every planned seed agrees in sign and the mean "
+        "difference exceeds its spread.",
+    ]
+    if plot_path is not None and records:
+        plot_results(study, records, plot_path)
+        lines += ["", f"![PGD-40 accuracy per method and seed]({plot_path.name})"]
+    for dataset in study.datasets:
+        lines += ["", f"## {dataset.name}", "", _subset_line(study, records, dataset.name), ""]
+        lines += _accuracy_table(study, records, dataset.name)
+        lines += ["", "### Paired differences (method - baseline, same seed, same subsets)", ""]
+        lines += _comparison_lines(study, records, dataset.name)
+        lines += ["", "### MI probe (PGD-20, best model, the dataset-seed's estimators; mean DV estimate in nats)", ""]
+        lines += _probe_table(study, records, dataset.name)
+    lines += ["", "## Cost (wall time on the machine of each JSON's `machine` record)", ""] + _cost_lines(study, records)
+    return "\n".join(lines) + "\n"
+
+
+def plot_results(study: Study, records, path: pathlib.Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(study.datasets), figsize=(5 * len(study.datasets), 4), squeeze=False)
+    for axis, dataset in zip(axes[0], study.datasets):
+        for position, method in enumerate(study.methods):
+            per_seed = metric_values(records, dataset.name, method, UnitKind.TRAINING, ("best", "pgd40"))
+            values = [100 * value["accuracy"] for value in per_seed.values()]
+            if values:
+                axis.bar(position, np.mean(values), color="#9ecae1")
+                axis.scatter([position] * len(values), values, color="#08519c", zorder=3, s=12)
+        axis.set_xticks(range(len(study.methods)), [method.value for method in study.methods], rotation=30, ha="right")
+        axis.set_title(f"{dataset.name}: PGD-40 accuracy (%)")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

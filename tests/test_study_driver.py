@@ -1,0 +1,114 @@
+"""The study driver: its rules (pure functions) and the smoke study through the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline import study as study_cli
+from pipeline.study_driver.results_report import verdict
+from pipeline.study_driver.study import Method, StudyEvaluation, load_study
+from pipeline.study_driver.unit import UnitKind, plan_units
+from pipeline.study_driver.unit_evaluation import accuracy_record, fixed_subsets
+
+
+@pytest.mark.parametrize(
+    "differences, expected",
+    [
+        ([0.02, 0.03, 0.025], "better"),
+        ([-0.02, -0.03, -0.025], "worse"),
+        ([0.02, -0.01, 0.03], "no measurable difference"),  # signs disagree
+        ([0.001, 0.04, 0.002], "no measurable difference"),  # same sign, mean below the spread
+        ([0.02, 0.03], "not enough seeds yet (2 of 3)"),
+    ],
+)
+def test_verdict_claims_a_difference_only_when_every_seed_agrees_beyond_the_spread(differences, expected):
+    assert verdict(differences, seeds_planned=3) == expected
+
+
+def test_subsets_are_class_balanced_nested_and_fixed_by_the_subset_seed():
+    labels = np.repeat(np.arange(10), 100)
+    settings = StudyEvaluation(pgd_examples=200, autoattack_examples=50, mi_probe_examples=100)
+    subsets = fixed_subsets(labels, settings)
+    assert np.bincount(labels[subsets["pgd"]]).tolist() == [20] * 10
+    assert np.bincount(labels[subsets["autoattack"]]).tolist() == [5] * 10
+    assert set(subsets["autoattack"]) <= set(subsets["pgd"]) and set(subsets["mi_probe"]) <= set(subsets["pgd"])
+    again = fixed_subsets(labels, settings)
+    assert all(np.array_equal(subsets[name], again[name]) for name in subsets)
+    other = fixed_subsets(labels, StudyEvaluation(pgd_examples=200, subset_seed=1))
+    assert not np.array_equal(subsets["pgd"], other["pgd"])
+
+
+def test_accuracy_record_has_the_binomial_standard_error():
+    record = accuracy_record(30, 120)
+    assert record["accuracy"] == 0.25 and record["n"] == 120
+    assert record["standard_error"] == pytest.approx(np.sqrt(0.25 * 0.75 / 120))
+
+
+def test_methods_differ_only_in_their_own_settings():
+    for method in Method:
+        keys = {assignment.partition("=")[0] for assignment in method.overrides(("train.lam_ramp_epochs=5",))}
+        section = method.stage.value
+        assert all(key.startswith(f"{section}.") for key in keys), (method, keys)
+    assert "train.lam=0" in Method.MIAT_RELEASED.overrides(())
+    assert "train.lam_ramp_epochs=5" in Method.MIAT.overrides(("train.lam_ramp_epochs=5",))
+
+
+def test_units_run_seed_by_seed_with_autoattack_last():
+    study = load_study("cpu_study")
+    units = plan_units(study)
+    training = [unit for unit in units if unit.kind is UnitKind.TRAINING]
+    assert len(training) == len(study.datasets) * len(study.methods) * len(study.seeds)
+    assert [unit.seed for unit in training] == sorted(unit.seed for unit in training)
+    assert units[len(training):] and all(unit.kind is UnitKind.AUTOATTACK for unit in units[len(training):])
+
+
+def test_unknown_study_and_prefix_are_usage_errors(capsys):
+    assert study_cli.main(["--study", "no_such_study", "--plan"]) == 2
+    assert "unknown study" in capsys.readouterr().err
+    assert study_cli.main(["--study", "smoke", "--plan", "--only", "nowhere/"]) == 2
+    assert "matches no unit" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_smoke_study_runs_both_cifar10_recipes_from_the_npz_files_and_resumes(shared_data_dir, tmp_path, capsys):
+    arguments = ["--study", "smoke", "--results-dir", str(tmp_path / "results"), "--work-root", str(tmp_path / "work"), "--quiet"]
+    assert study_cli.main(arguments) == 0
+    study = load_study("smoke")
+    for unit in plan_units(study):
+        record = json.loads(unit.result_path(tmp_path / "results", study).read_text())
+        assert (record["dataset"], record["method"], record["seed"], record["kind"]) == (
+            unit.dataset, unit.method.value, unit.seed, unit.kind.value
+        )
+        assert record["config"]["data"]["dataset"] == "npz:cifar10/cifar10_{split}.npz"
+        assert record["machine"]["cores"] >= 1 and record["machine"]["tensorflow"]
+        assert record["wall_time_seconds"] > 0 and "commit" in record["git"]
+        if unit.kind is UnitKind.TRAINING:
+            assert record["training"]["history"], "the validation history is recorded"
+            assert record["test"]["best"]["clean"]["n"] == 100  # data.test_take
+            assert record["test"]["best"]["pgd40"]["n"] == 40
+            assert record["test"]["best"]["mi_probe"]["n_examples"] == 20
+            assert {check["name"] for check in record["test"]["best"]["masking_checks"]}
+        else:
+            assert record["test"]["autoattack"]["n"] == 10
+    # The standard-AT model and the estimators of a dataset-seed are trained once.
+    miat = json.loads(plan_units(study)[1].result_path(tmp_path / "results", study).read_text())
+    assert miat["method"] == "miat" and miat["stages"]["pretrain"] == "cached"
+    capsys.readouterr()
+    # Every unit is done: a second run trains nothing and rewrites no JSON.
+    first = {path: path.stat().st_mtime_ns for path in (tmp_path / "results").rglob("*.json")}
+    assert study_cli.main(arguments) == 0 and study_cli.main([*arguments, "--plan"]) == 0
+    assert "0 pending" in capsys.readouterr().out
+    assert first == {path: path.stat().st_mtime_ns for path in (tmp_path / "results").rglob("*.json")}
+    report = tmp_path / "report" / "results.md"
+    assert study_cli.main([*arguments, "--report", "--report-path", str(report)]) == 0
+    text = report.read_text()
+    assert "a single seed: no claim" in text and "| Standard AT |" in text
+    assert (tmp_path / "report" / "results.png").stat().st_size > 0
+
+
+def test_a_single_planned_seed_never_makes_a_claim():
+    assert verdict([0.5], seeds_planned=1) == "a single seed: no claim"
