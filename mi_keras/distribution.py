@@ -41,3 +41,99 @@ def row_offset(local_rows: tf.Tensor) -> tf.Tensor:
     sizes = _context().all_gather(tf.reshape(local_rows, [1]), axis=0)
     replica = _context().replica_id_in_sync_group
     return tf.reduce_sum(sizes[:replica])
+
+
+# Multi-worker training: the strategy, with bounded waits, and the chief.
+
+# TensorFlow's defaults wait forever for the cluster to form and notice a dead peer after
+# 30 s + 3 x 10 s; these make a dead or missing worker fail the job in bounded time.
+_HEALTH_CHECK_RETRIES = 3
+
+
+def multi_worker_strategy(
+    collective_timeout_seconds: float = 600.0,
+    startup_timeout_seconds: float = 600.0,
+    health_check_interval_seconds: float = 10.0,
+    health_check_timeout_seconds: float = 5.0,
+) -> tf.distribute.MultiWorkerMirroredStrategy:
+    """`tf.distribute.MultiWorkerMirroredStrategy` from ``TF_CONFIG``, which never hangs.
+
+    Must be called before any other TensorFlow op of the process (collectives are
+    configured at program start). Every worker must call it with the same values.
+
+    Args:
+        collective_timeout_seconds: a collective (gradient all-reduce, DV gather) that
+            waits longer than this for a peer fails with ``DeadlineExceededError``. Keep it
+            above the longest stretch one worker computes alone (e.g. the chief's checkpoint
+            writes and its evaluation between epochs).
+        startup_timeout_seconds: how long to wait for every worker of ``TF_CONFIG`` to start.
+        health_check_interval_seconds: how often every peer is pinged; a peer that misses
+            3 pings of ``health_check_timeout_seconds`` is declared dead and every pending
+            collective aborts with ``UnavailableError``.
+        health_check_timeout_seconds: the timeout of one ping.
+
+    Example:
+    ```python
+    strategy = multi_worker_strategy(collective_timeout_seconds=300)  # first TF call
+    with strategy.scope():
+        model = MIDefenseModel(...)
+        model.compile(...)
+    DistributedFit(model, strategy).fit(train_ds, epochs=100)
+    ```
+    """
+    from tensorflow.python.distribute.collective_all_reduce_strategy import CollectiveAllReduceExtended
+
+    for name, value in {
+        "collective_timeout_seconds": collective_timeout_seconds,
+        "startup_timeout_seconds": startup_timeout_seconds,
+        "health_check_interval_seconds": health_check_interval_seconds,
+        "health_check_timeout_seconds": health_check_timeout_seconds,
+    }.items():
+        if not value > 0:
+            raise ValueError(f"`{name}` must be > 0; got {value}.")
+    # The health check has no public setting: the class attributes are read while the
+    # strategy is constructed (the start-up barrier) and by its health-check thread.
+    settings = {
+        "_check_health_initial_timeout": startup_timeout_seconds,
+        "_check_health_interval": health_check_interval_seconds,
+        "_check_health_timeout": health_check_timeout_seconds,
+        "_check_health_retry_limit": _HEALTH_CHECK_RETRIES,
+    }
+    defaults = {name: getattr(CollectiveAllReduceExtended, name) for name in settings}
+    for name, value in settings.items():
+        setattr(CollectiveAllReduceExtended, name, value)
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(
+            communication_options=tf.distribute.experimental.CommunicationOptions(
+                timeout_seconds=collective_timeout_seconds
+            )
+        )
+        for name, value in settings.items():  # the running health-check thread reads these
+            setattr(strategy.extended, name, value)
+        return strategy
+    except RuntimeError as error:
+        if "configured at program startup" in str(error):
+            raise RuntimeError(
+                "multi_worker_strategy() must run before any other TensorFlow op of the process; "
+                "create it first thing, before building models or datasets."
+            ) from error
+        raise
+    finally:
+        for name, value in defaults.items():
+            setattr(CollectiveAllReduceExtended, name, value)
+
+
+def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    """Whether ``strategy`` spans several processes (``TF_CONFIG`` with more than one task)."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the job's checkpoints and artifacts: the ``chief`` task,
+    else worker 0 when the cluster has no chief; always true outside a multi-worker job."""
+    if not is_multi_worker(strategy):
+        return True
+    resolver = strategy.cluster_resolver
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()

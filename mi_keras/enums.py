@@ -29,10 +29,13 @@ class ParsableEnum(str, enum.Enum):
 
 
 class ThreatModel(ParsableEnum):
-    """The norm of the perturbation ball."""
+    """The geometry of the perturbation ball: a norm, or a Wasserstein radius."""
 
     LINF = "Linf"
     L2 = "L2"
+    # Transport cost (pixel distance x mass moved) as a fraction of the image's total mass:
+    # the ball of FWA (Wu et al., 2020); an attack states which balls it supports.
+    WASSERSTEIN = "Wasserstein"
 
 
 class RandomStart(ParsableEnum):

@@ -12,6 +12,8 @@ python pipeline/run.py --config mnist --data-dir ../shared/data
 python pipeline/run.py --set train.epochs=5 --set attack.eps=0.2
 python pipeline/run.py --force train                      # retrain MIAT, re-evaluate, re-export
 python pipeline/run.py --stages tune --set train.use_tuned=true
+python pipeline/run.py --set deterministic=true              # op determinism: docs/reproducibility.md
+TF_CONFIG=... python pipeline/run.py --strategy multiworker   # on every worker: docs/distributed.md
 tensorboard --logdir pipeline_root/tensorboard --host 127.0.0.1
 ```
 """
@@ -35,7 +37,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import tensorflow as tf  # noqa: E402
 
 from mi_keras.data import DataError  # noqa: E402
-from pipeline.components.builders import StrategyName, make_strategy  # noqa: E402
+from pipeline.components.builders import StrategyName, make_strategy, worker_pipeline_root  # noqa: E402
 from pipeline.components.callbacks import TrainingDivergedError  # noqa: E402
 from pipeline.components.comparison_table import ComparisonTable  # noqa: E402
 from pipeline.orchestration.config import (  # noqa: E402
@@ -49,9 +51,11 @@ from pipeline.orchestration.config import (  # noqa: E402
 from pipeline.orchestration.runner import PipelineBusyError, PipelineRunner, RunResult  # noqa: E402
 from pipeline.orchestration.stage import StageName  # noqa: E402
 from pipeline.stages import all_stages  # noqa: E402
+from pipeline.stages.tune import is_tuner_worker, run_tuner_worker  # noqa: E402
 
 DEFAULT_CONFIG = "quickstart"
 DEFAULT_ROOT = "pipeline_root"
+TUNER_WORKER_WAIT_SECONDS = 3600.0  # for the chief's upstream stages, then the worker gives up
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,8 +158,23 @@ def summary_lines(result: RunResult) -> list[str]:
     return lines
 
 
+def wait_for_tune_inputs(runner: PipelineRunner, timeout_seconds: float = TUNER_WORKER_WAIT_SECONDS):
+    """A KerasTuner worker may start with the chief: it waits for the chief's upstream stages."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        try:
+            return runner.cached_inputs(StageName.TUNE)
+        except ConfigError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # First: a multi-worker strategy configures collectives, which TensorFlow allows only
+    # before its first op.
+    strategy = None if args.list_keys else make_strategy(args.strategy)
     try:
         if args.list_keys:
             config = with_overrides(load_config(args.config), args.set).to_dict()
@@ -167,15 +186,23 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if config.deterministic:  # process-wide and irreversible, so set by the entry point only
+        tf.config.experimental.enable_op_determinism()
     started = time.perf_counter()
-    runner = PipelineRunner(
-        all_stages(),
-        config,
-        args.pipeline_root,
-        args.data_dir,
-        make_strategy(args.strategy),
-        verbose=0 if args.quiet else 1,
-    )
+    root = worker_pipeline_root(args.pipeline_root, strategy)
+    if root != pathlib.Path(args.pipeline_root):  # a non-chief worker keeps its pushes apart too
+        config = with_overrides(config, [f"export.base_dir={root / 'saved_models'}"])
+    runner = PipelineRunner(all_stages(), config, root, args.data_dir, strategy, verbose=0 if args.quiet else 1)
+    if is_tuner_worker():
+        try:
+            inputs, work_dir = wait_for_tune_inputs(runner)
+        except ConfigError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        tuner_id = os.environ["KERASTUNER_TUNER_ID"]
+        run_tuner_worker(config, inputs, work_dir, runner.root / "tensorboard" / f"tune-{tuner_id}", runner.verbose)
+        print(f"[tune] KerasTuner worker {tuner_id}: the search is over")
+        return 0
     command = shlex.join(["python", "pipeline/run.py", *(argv if argv is not None else sys.argv[1:])])
     try:
         result = runner.run(requested, forced, command=command)

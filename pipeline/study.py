@@ -19,7 +19,6 @@ python pipeline/study.py --study cpu_study --report         # docs/results.md fr
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import shlex
 import sys
@@ -28,9 +27,8 @@ import time
 _REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(_REPO_ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from pipeline.run import configure_threads  # noqa: E402  (first: it sets TensorFlow's environment)
 from mi_keras.data import DataError  # noqa: E402
 from pipeline.components.callbacks import TrainingDivergedError  # noqa: E402
 from pipeline.orchestration.config import ConfigError  # noqa: E402
@@ -95,7 +93,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from pipeline.run import configure_threads
-
     configure_threads()
     sys.exit(main())

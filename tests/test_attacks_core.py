@@ -20,7 +20,7 @@ from mi_keras.attacks.objectives import cross_entropy, margin
 from mi_keras.enums import RandomStart, ThreatModel
 
 TOLERANCE = 1e-6
-EPS = {ThreatModel.LINF: 0.1, ThreatModel.L2: 1.0}
+EPS = {ThreatModel.LINF: 0.1, ThreatModel.L2: 1.0}  # FWA has its own tests
 NUM_TRAIN = 1500
 BATCH = 64
 
@@ -81,7 +81,7 @@ def assert_valid(x_adv, x, eps: float, threat_model: ThreatModel):
     assert norms.mean() > 0.25 * eps
 
 
-@pytest.mark.parametrize("threat_model", list(ThreatModel))
+@pytest.mark.parametrize("threat_model", list(EPS))  # the norm balls
 @pytest.mark.parametrize("start", list(RandomStart))
 def test_pgd_stays_in_ball_and_box(trained, threat_model, start):
     model, x, y = trained
@@ -90,7 +90,7 @@ def test_pgd_stays_in_ball_and_box(trained, threat_model, start):
     assert_valid(attack(model, x, y), x, eps, threat_model)
 
 
-@pytest.mark.parametrize("threat_model", list(ThreatModel))
+@pytest.mark.parametrize("threat_model", list(EPS))  # the norm balls
 def test_fgsm_stays_in_ball_and_box_and_raises_loss(trained, threat_model):
     model, x, y = trained
     eps = EPS[threat_model]
@@ -99,7 +99,7 @@ def test_fgsm_stays_in_ball_and_box_and_raises_loss(trained, threat_model):
     assert cross_entropy_of(model, x_adv, y).mean() > cross_entropy_of(model, x, y).mean()
 
 
-@pytest.mark.parametrize("threat_model", list(ThreatModel))
+@pytest.mark.parametrize("threat_model", list(EPS))  # the norm balls
 def test_fgsm_takes_one_full_step_along_the_gradient(trained, threat_model):
     """Away from the box walls FGSM is ``x + eps * sign(g)`` (L-inf) or ``x + eps * g / |g|`` (L2)."""
     model, x, y = trained
@@ -117,7 +117,7 @@ def test_fgsm_takes_one_full_step_along_the_gradient(trained, threat_model):
     np.testing.assert_allclose(delta, expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("threat_model", list(ThreatModel))
+@pytest.mark.parametrize("threat_model", list(EPS))  # the norm balls
 def test_random_starts_have_the_documented_distribution(threat_model):
     """Uniform: uniform in the ball; normal: x + 0.001 N(0, I). ``x = 0.5`` avoids the box."""
     x = tf.fill([1000, 8, 8, 1], 0.5)
@@ -139,7 +139,7 @@ def test_random_starts_have_the_documented_distribution(threat_model):
     np.testing.assert_array_equal(random_start(x, eps, threat_model, RandomStart.NONE, seed), x)
 
 
-@pytest.mark.parametrize("threat_model", list(ThreatModel))
+@pytest.mark.parametrize("threat_model", list(EPS))  # the norm balls
 def test_pgd_raises_the_loss(trained, threat_model):
     model, x, y = trained
     attack = PGD(EPS[threat_model], steps=10, threat_model=threat_model, random_start="none")
@@ -204,7 +204,7 @@ def test_seeds_are_stateless(trained, start):
     assert not np.allclose(first, attack(model, x, y, seed=tf.constant([1, 3])))
 
 
-@pytest.mark.parametrize("threat_model", list(ThreatModel))
+@pytest.mark.parametrize("threat_model", list(EPS))  # the norm balls
 def test_random_start_depends_on_the_seed(threat_model):
     x = tf.fill([4, 8, 8, 1], 0.5)
     eps = EPS[threat_model]
@@ -217,7 +217,7 @@ def test_random_start_depends_on_the_seed(threat_model):
     assert_valid(start([3, 4]), x, eps, threat_model)
 
 
-@pytest.mark.parametrize("threat_model", list(ThreatModel))
+@pytest.mark.parametrize("threat_model", list(EPS))  # the norm balls
 def test_compiles_with_xla_and_matches_eager(trained, threat_model):
     """Sign steps (L-inf) match to rounding; L2 steps follow the gradient continuously, so
     XLA's different rounding drifts a little (measured: at most 1.4e-3 per pixel)."""
@@ -331,7 +331,7 @@ def bfloat16_policy():
     keras.config.set_dtype_policy(previous)
 
 
-@pytest.mark.parametrize("threat_model", list(ThreatModel))
+@pytest.mark.parametrize("threat_model", list(EPS))  # the norm balls
 def test_works_under_mixed_bfloat16(trained, bfloat16_policy, threat_model):
     model, x, y = trained
     mixed = tiny_cnn()

@@ -80,7 +80,8 @@ def test_saved_models_load_with_gradients_and_evaluate_like_the_keras_model(
     assert saved.model["kind"] == "saved_model" and saved.model["output_key"] == "logits"
     assert saved.model["name"] == "ours/1"
     written = saved.save_next_to_model()
-    assert written == str(tmp_path / "ours" / "1.robustness.json")
+    assert written == str(tmp_path / "ours" / "1" / "assets" / "robustness.json")
+    assert sorted(path.name for path in (tmp_path / "ours").iterdir()) == ["1"], "nothing beside the version"
     validate_report(json.load(open(written)))
     assert in_memory.save_next_to_model() is None
 

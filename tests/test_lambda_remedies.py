@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import keras
@@ -114,3 +115,25 @@ def test_init_from_pretrain_makes_train_read_the_standard_at_model():
     config = load_config("quickstart")
     assert StageName.PRETRAIN not in Train().upstream(config)
     assert StageName.PRETRAIN in Train().upstream(with_overrides(config, ["train.init_from_pretrain=true"]))
+
+
+def test_lambda_report_renders_every_measured_run(tmp_path):
+    from pipeline.lambda_remedies import GRADIENT_TERMS, render
+
+    row = {
+        "selected": 3,
+        "logit_std": 0.02,
+        "gradient_norm": {"cross_entropy": 0.2},
+        "ratio_to_cross_entropy": {key: 2.0 for key, _ in GRADIENT_TERMS},
+        "logit_scaling": {"1.0": 1.5, "30.0": 1.2},
+    }
+    (tmp_path / "gradients.json").write_text(json.dumps({"measurements": {"young classifier": row}}))
+    curve = {"overrides": ["train.lam=0.1"], "val_clean_accuracy": [0.1, 0.5, 0.8], "val_adversarial_accuracy": [0.1, 0.3, 0.4]}
+    (tmp_path / "curves.json").write_text(json.dumps({"runs": {"relative difference": curve}}))
+    report = tmp_path / "docs" / "lambda_measurements.md"
+    report.parent.mkdir()
+    render(tmp_path, report)
+    text = report.read_text()
+    assert "| young classifier | 3 | 0.020 | 0.200 |" in text
+    assert "| relative difference | `train.lam=0.1` | - | - | - | 80.0 / 40.0 | 80.0 / 40.0 |" in text
+    assert (report.parent / "lambda_curves.png").stat().st_size > 0

@@ -155,3 +155,34 @@ def test_list_keys_prints_every_key_with_its_value(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "train.epochs = 7" in lines and "attack.threat_model = 'Linf'" in lines
     assert len(lines) == len(config_keys())
+
+
+def test_data_num_classes_and_image_size_are_checked_up_front_and_reach_the_loader(tmp_path):
+    import json
+
+    import numpy as np
+
+    from mi_keras.data import DataError
+    from pipeline.orchestration.runner import PipelineRunner
+    from pipeline.stages.ingest import Ingest
+
+    for assignment, message in (
+        ("data.num_classes=1", "data.num_classes must be >= 2 or none; got 1."),
+        ("data.image_size=32", "data.image_size must be height,width with both >= 1, or none; got [32]."),
+        ("data.image_size=0,4", "data.image_size must be height,width with both >= 1, or none; got [0, 4]."),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            validate(with_overrides(load_config("quickstart"), [assignment]))
+
+    def ingest(*assignments: str) -> dict:
+        config = with_overrides(load_config("quickstart"), list(assignments))
+        validate(config)
+        result = PipelineRunner([Ingest()], config, tmp_path / "root", log=lambda line: None).run()
+        return json.loads((result.outputs[list(result.outputs)[0]]["dataset"].path / "dataset.json").read_text())
+
+    assert ingest("data.image_size=4,6")["info"]["image_shape"] == [4, 6, 1]
+    labels = np.tile(np.arange(10), 10)
+    labels[37] = 10  # a stray label: without a class count it would make an 11th class
+    np.savez(tmp_path / "pool.npz", x=np.random.default_rng(0).random((100, 8, 8, 1), np.float32), y=labels)
+    with pytest.raises(DataError, match=r"label 10 at index \d+ is outside \[0, 10\)"):
+        ingest(f"data.dataset=npz:{tmp_path / 'pool.npz'}", "data.num_classes=10")

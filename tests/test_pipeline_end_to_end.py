@@ -49,6 +49,15 @@ REDUCED = [
     "evaluate.masking_checks=false",
     "evaluate.last_epoch=false",
     "evaluate.batch_size=64",
+    # Two epochs on 192 digits stay near chance (7.8% clean measured): the blessing would
+    # rightly refuse them, and this module tests the plumbing through export.
+    "evaluate.require_above_chance=false",
+    # The black-box stages (off by default), with a small surrogate and two cheap attacks.
+    "transfer.enabled=true",
+    "transfer.architecture=small_cnn",
+    'transfer.options={"padding": "same"}',
+    'transfer.attacks=["pgd40", "fwa40"]',
+    "transfer.batch_size=64",
 ]
 
 
@@ -110,7 +119,8 @@ def test_every_stage_runs_and_records_its_artifacts(first_run):
     assert [row["label"] for row in comparison["rows"]] == ["Standard AT", "MIAT"]
     assert set(comparison["rows"][1]["robust_accuracy"]) == {"fgsm", "pgd20", "pgd40", "cw_inf"}
     assert outputs["evaluate"]["blessing"].properties["blessed"] is True
-    assert store.metrics(executions[-2].id)["MIAT/clean"] == pytest.approx(comparison["rows"][1]["clean_accuracy"])
+    (evaluate,) = [record for record in executions if record.stage == "evaluate"]
+    assert store.metrics(evaluate.id)["MIAT/clean"] == pytest.approx(comparison["rows"][1]["clean_accuracy"])
 
     pushed = outputs["export"]["pushed_model"].path
     assert pushed.name == "1" and pushed.parent.name == "quickstart"
@@ -119,6 +129,16 @@ def test_every_stage_runs_and_records_its_artifacts(first_run):
     assert metadata["input_shape"] == [8, 8, 1] and metadata["threat_model"] == "Linf"
     assert metadata["eps"] == pytest.approx(QUICKSTART_EPS) and metadata["config"]["train"]["epochs"] == 2
     assert metadata["evaluation"]["rows"][1]["label"] == "MIAT"
+
+    transfer = json.loads((outputs["transfer"]["transfer"].path / "transfer.json").read_text())
+    assert transfer["columns"] == ["None", "PGD-40", "FWA-40"]
+    assert list(transfer["rows"]) == ["Standard AT", "MIAT"]
+    assert transfer["surrogate"]["source"].endswith("best.keras")
+    for cells in transfer["rows"].values():
+        assert all(0.0 <= cells[column] <= cells["None"] for column in transfer["columns"])
+    assert all(transfer["surrogate_white_box"][c] <= transfer["surrogate_white_box"]["None"] for c in transfer["columns"])
+    assert "/surrogate/" in transfer["surrogate"]["source"]  # crafted on the surrogate stage's model
+    assert "| Standard AT |" in (outputs["transfer"]["transfer"].path / "transfer.md").read_text()
 
 
 @pytest.mark.slow
@@ -212,6 +232,8 @@ def test_second_run_is_fully_cached_and_force_train_reruns_only_what_depends_on_
         "tune": ExecutionState.CACHED,
         "train": ExecutionState.COMPLETE,
         "evaluate": ExecutionState.COMPLETE,
+        "surrogate": ExecutionState.CACHED,  # it depends on neither target
+        "transfer": ExecutionState.COMPLETE,
         "export": ExecutionState.COMPLETE,
     }
     assert sorted(path.name for path in (tmp_path / "saved_models" / "quickstart").iterdir()) == ["1", "2"]
@@ -222,7 +244,9 @@ def test_kill_9_during_miat_training_then_rerun_resumes_to_the_configured_epochs
     root = tmp_path / "pipeline_root"
     shutil.copytree(first_run, root)
     # Upstream stages stay cached; MIAT trains 8 epochs (a new cache key) and is killed after its first.
-    arguments = pipeline_arguments("tune.enabled=false", "train.use_tuned=false", "train.epochs=8")
+    arguments = pipeline_arguments(
+        "tune.enabled=false", "train.use_tuned=false", "train.epochs=8", "transfer.enabled=false"
+    )
     with open(tmp_path / "killed.log", "w") as log:
         process = subprocess.Popen(
             [sys.executable, str(REPO_ROOT / "pipeline" / "run.py"), *arguments],
@@ -272,3 +296,26 @@ def _kill_after_first_backup(process: subprocess.Popen, root: pathlib.Path) -> i
     process.kill()
     process.wait()
     return None
+
+
+@pytest.mark.slow
+def test_every_saved_model_file_loads_in_a_process_that_imports_only_mi_keras(first_run):
+    files = sorted(str(path) for path in first_run.rglob("*.keras"))
+    assert {pathlib.Path(path).name for path in files} >= {
+        "best.keras",
+        "last.keras",
+        "natural_estimator.keras",
+        "adversarial_estimator.keras",
+    }
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import keras, mi_keras
+        print(json.dumps([type(keras.models.load_model(path)).__name__ for path in json.loads(sys.argv[1])]))
+        """
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(files)], capture_output=True, text=True, timeout=600
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert len(json.loads(process.stdout.splitlines()[-1])) == len(files)

@@ -9,6 +9,7 @@ from mi_keras.attacks.cw_linf import CWLinf
 from mi_keras.attacks.ddn import DDN
 from mi_keras.attacks.fab import FAB
 from mi_keras.attacks.fgsm import FGSM
+from mi_keras.attacks.fwa import FWA
 from mi_keras.attacks.pgd import PGD
 from mi_keras.attacks.square import Square
 from mi_keras.attacks.ti_dim import TIDIM

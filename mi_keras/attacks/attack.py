@@ -20,16 +20,25 @@ class Attack:
     would track the attacked model as a sub-layer. They own no variables, so one attack can
     be called from any ``tf.function``, replica or XLA cluster.
 
+    Each attack states its own ball: ``supported_threat_models`` lists the geometries it can
+    bound (``Linf`` and ``L2`` unless a subclass says otherwise), and ``threat_model`` with
+    ``eps`` is the ball of an instance. An L-inf or L2 attack returns ``x_adv`` with
+    ``||x_adv - x|| <= eps`` inside the [0, 1] box; a Wasserstein attack (`FWA`) returns
+    ``x_adv`` reachable from ``x`` by moving pixel mass at a transport cost of at most
+    ``eps`` times the image's total mass (the mass is kept, see `FWA` for the box).
+
     Randomness is stateless when a seed is known: ``seed`` (an int) fixes every call, and a
     ``seed`` tensor of shape ``[2]`` passed to ``__call__`` (for instance derived from the
     optimizer step) overrides it. With neither, TensorFlow's global generator is used.
 
     Args:
         eps: radius of the threat-model ball, in [0, 1] pixel units.
-        threat_model: ``"Linf"`` or ``"L2"`` (see `mi_keras.enums.ThreatModel`).
+        threat_model: one of ``supported_threat_models`` (see `mi_keras.enums.ThreatModel`).
         seed: optional int for reproducible random starts.
         name: optional display name.
     """
+
+    supported_threat_models: tuple[ThreatModel, ...] = (ThreatModel.LINF, ThreatModel.L2)
 
     def __init__(
         self,
@@ -42,13 +51,19 @@ class Attack:
             raise ValueError(f"`eps` must be > 0 (the radius of the threat-model ball); got {eps}.")
         self.eps = float(eps)
         self.threat_model = ThreatModel.parse(threat_model, "threat_model")
+        if self.threat_model not in self.supported_threat_models:
+            accepted = ", ".join(member.value for member in self.supported_threat_models)
+            raise ValueError(
+                f"{type(self).__name__} bounds the threat model(s) {accepted}; "
+                f"got {self.threat_model.value!r}."
+            )
         if seed is not None and not isinstance(seed, int):
             raise ValueError(f"`seed` must be an int or None; got {seed!r}.")
         self.seed = seed
         self.name = name or type(self).__name__
 
     def __call__(self, model: keras.Model, x, y, seed=None) -> tf.Tensor:
-        """Returns ``x_adv`` with ``x_adv - x`` inside the eps ball and ``x_adv`` in [0, 1].
+        """Returns ``x_adv`` inside the attack's ball (see the class docstring).
 
         Args:
             model: a callable returning logits; it is run with ``training=False``.

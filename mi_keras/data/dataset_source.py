@@ -17,6 +17,7 @@ class DatasetSource(ParsableEnum):
     NPZ = "npz"  # one .npz file: x/y, or x_train/y_train/x_test/y_test
     NPY = "npy"  # a folder of {train,test}_{images,labels}.npy (the official MIAT layout)
     IMAGE_FOLDER = "folder"  # one sub-folder per class (optionally under train/ and test/)
+    TINY_IMAGENET = "tiny_imagenet"  # train/<wnid>/images/, val/ with val_annotations.txt
     DIGITS = "digits"  # scikit-learn's bundled 8x8 digits: needs no file
 
     @property

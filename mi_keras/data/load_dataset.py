@@ -23,6 +23,7 @@ from mi_keras.data.numpy_source import read_npy_folder, read_npz
 from mi_keras.data.source_data import SourceData
 from mi_keras.data.splits import random_subset, resolve_size, stratified_split
 from mi_keras.data.tfds_source import read_tfds
+from mi_keras.data.tiny_imagenet_source import read_tiny_imagenet
 from mi_keras.data.validation import resolve_class_names, validate_images, validate_labels
 
 # Streams of the seeds derived from `split_seed`: one per carving, so they stay independent.
@@ -214,6 +215,7 @@ def _read_source(
     readers = {
         DatasetSource.IDX: read_idx_folder,
         DatasetSource.NPY: read_npy_folder,
+        DatasetSource.TINY_IMAGENET: read_tiny_imagenet,
     }
     return readers[spec.source](path, split)
 

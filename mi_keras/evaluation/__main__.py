@@ -5,10 +5,13 @@ Examples:
 python -m mi_keras.evaluation --model saved_models/quickstart/1 --dataset mnist --eps 0.3 \\
     --attacks pgd20,pgd40,autoattack --n-examples 1000 --batch-size 250 --out reports/quickstart
 python -m mi_keras.evaluation --model model.keras --npz test.npz --eps 0.1 --eps 0.3
+# exactly the quick-start pipeline's test split (its data settings are the defaults):
+python -m mi_keras.evaluation --model saved_models/quickstart/1 --dataset digits --eps 0.2 --n-examples all
 ```
-Writes report.json, report.md and the PNG plots under ``--out``, the JSON also next to the
-model (``<model>.robustness.json``), and prints the Markdown report. The exit status is 0,
-or 3 with ``--fail-on-masking`` when a gradient-masking check failed.
+Writes report.json, report.md and the PNG plots under ``--out``, the JSON also with the
+model (``<model>.robustness.json`` for a .keras file, ``<SavedModel>/assets/robustness.json``),
+and prints the Markdown report. The exit status is 0, 2 for a usage error (one line), or 3
+with ``--fail-on-masking`` when a gradient-masking check failed.
 """
 
 from __future__ import annotations
@@ -17,12 +20,9 @@ import argparse
 import os
 import sys
 
-import numpy as np
-
-from mi_keras.data import load_dataset
 from mi_keras.enums import ThreatModel
 from mi_keras.evaluation.attack_spec import AttackSpec, default_attacks, parse_attack_list
-from mi_keras.evaluation.data_slice import DataSlice
+from mi_keras.evaluation.cli_data import add_data_arguments, load_data
 from mi_keras.evaluation.gradient_masking import GradientMaskingChecker
 from mi_keras.evaluation.robustness_suite import evaluate_robustness
 
@@ -34,22 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m mi_keras.evaluation",
         description="Robustness evaluation of a Keras model or SavedModel (mi-keras).",
     )
-    parser.add_argument("--model", required=True, help="a .keras file or a SavedModel directory")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--dataset",
-        help="a spec for mi_keras.data.load_dataset: 'digits', 'mnist', 'idx:DIR', 'npz:FILE', ...",
-    )
-    source.add_argument(
-        "--npz",
-        help="an .npz with 'x' (images [n,H,W,C] or [n,H,W], uint8 0-255 or float 0-1) and 'y'",
-    )
-    parser.add_argument(
-        "--split", default="test", help="dataset split with --dataset (default: test)"
-    )
-    parser.add_argument(
-        "--data-dir", help="tensorflow_datasets folder, or the base of relative file specs"
-    )
+    parser.add_argument("--model", required=True, help="a .keras file or a SavedModel folder")
+    add_data_arguments(parser)
     parser.add_argument(
         "--eps", type=float, action="append", required=True, help="radius; repeat for several"
     )
@@ -59,9 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated: "
         + ", ".join(spec.value for spec in AttackSpec)
         + " (default: the protocol's list for the threat model)",
-    )
-    parser.add_argument(
-        "--n-examples", type=int, default=1000, help="leading examples evaluated (default 1000)"
     )
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
@@ -80,45 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--square-queries", type=int, default=1000, help="queries of the masking check's Square"
     )
     parser.add_argument(
-        "--no-next-to-model", action="store_true", help="do not write <model>.robustness.json"
+        "--no-next-to-model",
+        action="store_true",
+        help="do not write the JSON with the model (<model>.robustness.json, <SavedModel>/assets/robustness.json)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument(
         "--fail-on-masking", action="store_true", help="exit with status 3 if a masking check fails"
     )
     return parser
-
-
-def load_data(args) -> DataSlice:
-    if args.npz:
-        return _npz_slice(args.npz, args.n_examples)
-    dataset, _ = load_dataset(
-        args.dataset,
-        split=args.split,
-        batch_size=args.batch_size,
-        take=args.n_examples,
-        data_dir=args.data_dir,
-    )
-    description = (
-        f"{args.dataset} ({args.split} split), {args.n_examples} examples drawn by "
-        "mi_keras.data.load_dataset(take=..., split_seed=0)"
-    )
-    return DataSlice.from_source(dataset, args.n_examples, description)
-
-
-def _npz_slice(path: str, n_examples: int) -> DataSlice:
-    with np.load(path) as arrays:
-        missing = {"x", "y"} - set(arrays.files)
-        if missing:
-            raise ValueError(
-                f"{path}: the .npz needs arrays 'x' and 'y'; missing {sorted(missing)}."
-            )
-        x, y = arrays["x"][:n_examples], arrays["y"][:n_examples]
-    if x.dtype == np.uint8:
-        x = x.astype(np.float32) / 255.0
-    if x.ndim == 3:
-        x = x[..., None]
-    return DataSlice(x, y, f"{os.path.basename(path)}, first {len(x)} examples")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         threat_model = ThreatModel.parse(args.threat_model, "--threat-model")
         attacks = parse_attack_list(args.attacks) if args.attacks else default_attacks(threat_model)
         data = load_data(args)
+        for flag, path in (("--model", args.model), ("--surrogate", args.surrogate)):
+            _check_model_path(flag, path)
     except ValueError as error:  # a bad argument or data file: usage error, not a traceback
         parser.error(str(error))
     report = evaluate_robustness(
@@ -154,6 +109,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.fail_on_masking and not report.masking_passed:
         return MASKING_FAILED_EXIT_CODE
     return 0
+
+
+def _check_model_path(flag: str, path: str | None) -> None:
+    """A one-line usage error for a path that cannot hold a model, before anything loads."""
+    if path is None:
+        return
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise ValueError(f"{flag} {path}: a folder without saved_model.pb is not a SavedModel.")
+    elif not os.path.isfile(path):
+        raise ValueError(f"{flag} {path}: no such file or folder (a .keras file or a SavedModel folder).")
+    elif not path.endswith(".keras"):
+        raise ValueError(f"{flag} {path}: not a .keras file or a SavedModel folder.")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from mi_keras.attacks.auto_attack import AutoAttack
 from mi_keras.attacks.cw_l2 import CWL2
 from mi_keras.attacks.ddn import DDN
 from mi_keras.attacks.fab import FAB
+from mi_keras.attacks.fwa import FWA
 from mi_keras.attacks.square import Square
 from mi_keras.attacks.ti_dim import TIDIM
 from mi_keras.enums import AttackLoss, ParsableEnum, RandomStart, ThreatModel
@@ -22,6 +23,8 @@ class AttackSpec(ParsableEnum):
 
     Clean accuracy is always measured (robust accuracy is defined relative to it), so it is
     not a member. ``TRANSFER`` crafts on a surrogate model (see `mi_keras.evaluation.transfer`).
+    ``FWA10`` / ``FWA40`` run in an L-inf suite, as in the paper's tables, but bound their own
+    ball: the suite's eps becomes a Wasserstein radius (see `ball` and `mi_keras.attacks.FWA`).
 
     Example:
     ```python
@@ -30,6 +33,7 @@ class AttackSpec(ParsableEnum):
     """
 
     FGSM = "fgsm"
+    PGD10 = "pgd10"
     PGD20 = "pgd20"
     PGD40 = "pgd40"
     CW_INF = "cw_inf"
@@ -42,6 +46,8 @@ class AttackSpec(ParsableEnum):
     TI_DIM = "ti_dim"
     DDN = "ddn"
     CW_L2 = "cw_l2"
+    FWA10 = "fwa10"
+    FWA40 = "fwa40"
     TRANSFER = "transfer"
 
     @property
@@ -55,7 +61,14 @@ class AttackSpec(ParsableEnum):
 
     @property
     def threat_models(self) -> tuple[ThreatModel, ...]:
+        """The suite threat models this attack runs in."""
         return _THREAT_MODELS.get(self, (ThreatModel.LINF, ThreatModel.L2))
+
+    def ball(self, threat_model: str | ThreatModel) -> ThreatModel:
+        """The ball the attack bounds when run in a suite of ``threat_model``."""
+        if self in (AttackSpec.FWA10, AttackSpec.FWA40):
+            return ThreatModel.WASSERSTEIN
+        return ThreatModel.parse(threat_model, "threat_model")
 
     def build(
         self,
@@ -105,6 +118,13 @@ def default_attacks(threat_model: str | ThreatModel) -> list[AttackSpec]:
             AttackSpec.AUTOATTACK,
         ]
     return [AttackSpec.PGD40, AttackSpec.CW_L2, AttackSpec.AUTOATTACK]
+
+
+def paper_transfer_attacks(threat_model: str | ThreatModel) -> list[AttackSpec]:
+    """The attacks the paper crafts on its surrogate (Tables 2, 5 and 6)."""
+    if ThreatModel.parse(threat_model, "threat_model") == ThreatModel.LINF:
+        return [AttackSpec.PGD40, AttackSpec.AUTOATTACK, AttackSpec.FWA40, AttackSpec.TI_DIM]
+    return [AttackSpec.PGD40, AttackSpec.CW_L2, AttackSpec.DDN]
 
 
 def parse_attack_list(value: str | list) -> list[AttackSpec]:
@@ -210,6 +230,15 @@ def _ti_dim(settings: _Settings) -> Attack:
     return TIDIM(settings.eps, steps=40, seed=settings.seed, name="TI-DIM")
 
 
+def _fwa(steps: int):
+    # MIAT's FWA-40: a 4 x 4 window, step eps / 4, 15 dual halvings, tolerances 1e-4, the
+    # L-inf column's eps as the Wasserstein radius, and the unclipped transported image.
+    def build(settings: _Settings) -> Attack:
+        return FWA(settings.eps, steps=steps, seed=settings.seed, name=f"FWA-{steps}")
+
+    return build
+
+
 def _ddn(settings: _Settings) -> Attack:
     return DDN(settings.eps, steps=20, seed=settings.seed, name="DDN")  # the paper's 20 iterations
 
@@ -232,6 +261,7 @@ def _square(settings: _Settings) -> Attack:
 
 _DISPLAY_NAMES = {
     AttackSpec.FGSM: "FGSM",
+    AttackSpec.PGD10: "PGD-10",
     AttackSpec.PGD20: "PGD-20",
     AttackSpec.PGD40: "PGD-40",
     AttackSpec.CW_INF: "CW-inf",
@@ -244,6 +274,8 @@ _DISPLAY_NAMES = {
     AttackSpec.TI_DIM: "TI-DIM",
     AttackSpec.DDN: "DDN",
     AttackSpec.CW_L2: "CW-L2",
+    AttackSpec.FWA10: "FWA-10",
+    AttackSpec.FWA40: "FWA-40",
     AttackSpec.TRANSFER: "Transfer",
 }
 
@@ -252,10 +284,13 @@ _THREAT_MODELS = {
     AttackSpec.TI_DIM: (ThreatModel.LINF,),
     AttackSpec.DDN: (ThreatModel.L2,),
     AttackSpec.CW_L2: (ThreatModel.L2,),
+    AttackSpec.FWA10: (ThreatModel.LINF,),
+    AttackSpec.FWA40: (ThreatModel.LINF,),
 }
 
 _BUILDERS = {
     AttackSpec.FGSM: _fgsm,
+    AttackSpec.PGD10: _pgd(10),
     AttackSpec.PGD20: _pgd(20),
     AttackSpec.PGD40: _pgd(40),
     AttackSpec.CW_INF: _cw_inf,
@@ -268,4 +303,6 @@ _BUILDERS = {
     AttackSpec.TI_DIM: _ti_dim,
     AttackSpec.DDN: _ddn,
     AttackSpec.CW_L2: _cw_l2,
+    AttackSpec.FWA10: _fwa(10),
+    AttackSpec.FWA40: _fwa(40),
 }

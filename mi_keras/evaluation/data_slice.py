@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
+from mi_keras.data.split_hash import SplitHash
 
 
 class DataSlice:
@@ -87,9 +88,8 @@ class DataSlice:
         return tuple(self.x.shape[1:])
 
     def sha256(self) -> str:
-        digest = hashlib.sha256(np.ascontiguousarray(self.x).tobytes())
-        digest.update(np.ascontiguousarray(self.y).tobytes())
-        return digest.hexdigest()
+        """`SplitHash`: the ingest stage's definition, so equal splits show equal digests."""
+        return SplitHash.of(self.x, self.y)
 
     def describe(self) -> dict[str, Any]:
         return {

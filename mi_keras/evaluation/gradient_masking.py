@@ -380,11 +380,16 @@ class _Context:
         return None
 
     def best_white_box(self, eps: float, subset: bool = False):
-        """(name, accuracy) of the strongest evaluated white-box attack at eps, or None."""
+        """(name, accuracy) of the strongest evaluated white-box attack at eps, or None.
+
+        Only attacks bounded by the suite's own ball count (FWA's Wasserstein ball does not).
+        """
         candidates = [
             (result.name, self.robust_masks[(result.name, result.eps)])
             for result in self.results
-            if result.white_box and np.isclose(result.eps, eps)
+            if result.white_box
+            and np.isclose(result.eps, eps)
+            and AttackSpec(result.attack).ball(self.threat_model) == self.threat_model
         ]
         if not candidates:
             return None

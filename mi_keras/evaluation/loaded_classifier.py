@@ -88,7 +88,6 @@ class LoadedClassifier:
         if os.path.isdir(path):
             return cls._load_saved_model(path, output_key, input_key, signature)
         if path.endswith(".keras") and os.path.isfile(path):
-            _register_mi_keras_objects()
             return cls(keras.models.load_model(path), ModelKind.KERAS_FILE, path)
         raise ValueError(
             "`model_or_path` must be an existing `.keras` file or SavedModel directory; "
@@ -158,10 +157,3 @@ def _pick_key(argument, value, available, default, path):
         f"The signature of {path!r} has several entries ({', '.join(available)}); "
         f"name the one to use with `{argument}`."
     )
-
-
-def _register_mi_keras_objects():
-    # `.keras` files of MIAT models reference classes registered when these modules import.
-    import mi_keras.attacks  # noqa: F401
-    import mi_keras.mi  # noqa: F401
-    import mi_keras.models  # noqa: F401

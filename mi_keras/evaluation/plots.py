@@ -114,3 +114,21 @@ def _write(figure: Figure, path: str | os.PathLike) -> None:
     FigureCanvasAgg(figure)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
+
+
+def plot_standard_mi_radar(summary: dict, path: str | os.PathLike) -> None:
+    """The proof of concept's radar chart (paper Fig. 2): one axis per attack, one closed
+    line per standard-MI measurement, offset values (worst sample = 0)."""
+    names = [row["name"] for row in summary["attacks"]]
+    angles = np.linspace(0.0, 2 * np.pi, len(names), endpoint=False)
+    figure = Figure(figsize=(5.6, 5.2))
+    axes = figure.add_subplot(projection="polar")
+    for key, label in summary["labels"].items():
+        values = [row["offset"][key] for row in summary["attacks"]]
+        axes.plot([*angles, angles[0]], [*values, values[0]], marker="o", label=label)
+        axes.fill([*angles, angles[0]], [*values, values[0]], alpha=0.12)
+    axes.set_xticks(angles)
+    axes.set_xticklabels(names, fontsize=8)
+    axes.set_title("Standard MI (offset: worst sample = 0)", fontsize=9)
+    axes.legend(fontsize="x-small", loc="lower right", bbox_to_anchor=(1.15, -0.1))
+    _write(figure, path)

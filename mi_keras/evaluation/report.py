@@ -53,6 +53,7 @@ import tensorflow as tf
 
 import mi_keras
 from mi_keras.enums import ParsableEnum
+from mi_keras.evaluation.attack_spec import AttackSpec
 
 SCHEMA_VERSION = 1
 
@@ -226,18 +227,21 @@ class RobustnessReport:
         return paths
 
     def save_next_to_model(self) -> str | None:
-        """Writes the JSON beside the evaluated file or SavedModel; None for in-memory models.
+        """Writes the JSON with the evaluated file or SavedModel; None for in-memory models.
 
-        ``saved_models/name/1`` gets ``saved_models/name/1.robustness.json`` (outside the
-        version folder, so the SavedModel itself is unchanged and TF Serving ignores it);
+        ``saved_models/name/1`` gets ``saved_models/name/1/assets/robustness.json``: inside
+        the version, never beside it, where a ``saved_models/name/<version>`` glob would
+        see it (TF Serving reads neither the graph nor the weights from ``assets/``);
         ``model.keras`` gets ``model.robustness.json``.
         """
         if self.model["kind"] == "keras":
             return None
         source = os.path.normpath(self.model["source"])
-        path = (
-            source[: -len(".keras")] if source.endswith(".keras") else source
-        ) + ".robustness.json"
+        if source.endswith(".keras"):
+            path = source[: -len(".keras")] + ".robustness.json"
+        else:
+            os.makedirs(os.path.join(source, "assets"), exist_ok=True)
+            path = os.path.join(source, "assets", "robustness.json")
         with open(path, "w") as file:
             file.write(self.to_json())
         return path
@@ -422,6 +426,7 @@ def _markdown_lines(report: RobustnessReport) -> list[str]:
             + " | ".join(cells)
             + f" | {_percent(ensemble[round(eps, 12)].robust_accuracy)} |"
         )
+    lines += _own_ball_lines(report)
     breakdowns = [r for r in report.results if "robust_accuracy_after" in r.details]
     if breakdowns:
         lines += ["", "AutoAttack, robust accuracy after each of its attacks (cumulative):", ""]
@@ -455,6 +460,20 @@ def _markdown_lines(report: RobustnessReport) -> list[str]:
         "Versions: " + ", ".join(f"{key} {value}" for key, value in report.versions.items()),
     ]
     return lines
+
+
+def _own_ball_lines(report: RobustnessReport) -> list[str]:
+    """A note for each attack that bounds another ball than the report's (FWA)."""
+    notes = {}
+    for result in report.results:
+        ball = AttackSpec(result.attack).ball(report.threat_model)
+        if ball.value != report.threat_model:
+            notes[result.name] = ball
+    return [
+        f"\n{name} bounds a {ball.value} ball: its eps is the transport cost (pixel distance x "
+        "mass moved) relative to the image's total pixel mass, not a norm of x_adv - x."
+        for name, ball in notes.items()
+    ]
 
 
 def _masking_warning_lines(report: RobustnessReport) -> list[str]:

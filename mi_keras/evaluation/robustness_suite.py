@@ -82,6 +82,11 @@ class RobustnessSuite:
             )
         self.eps = sorted({float(value) for value in eps_values})
         self.threat_model = ThreatModel.parse(threat_model, "threat_model")
+        if self.threat_model == ThreatModel.WASSERSTEIN:
+            raise ValueError(
+                "A suite is L-inf or L2; FWA's Wasserstein ball runs inside an L-inf suite, "
+                "as in the paper (threat_model='Linf', attacks=['fwa40'])."
+            )
         self.attacks = (
             parse_attack_list(attacks)
             if attacks is not None
@@ -286,7 +291,9 @@ def evaluate_robustness(
         restarts: PGD-family restarts.
         progress: show progress bars.
         out_dir: where to write report.json, report.md and the plots (nothing when None).
-        save_next_to_model: also write ``<model path>.robustness.json`` when a path is given.
+        save_next_to_model: also write the JSON with the model when a path is given
+            (`RobustnessReport.save_next_to_model`: ``<model>.robustness.json`` for a .keras
+            file, ``<SavedModel>/assets/robustness.json``).
         description: what the data is.
         masking_checker: the masking checks' settings; None uses `GradientMaskingChecker()`.
         **suite_kwargs: other `RobustnessSuite` arguments (surrogate, output_key, ...).

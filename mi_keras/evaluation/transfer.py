@@ -7,6 +7,7 @@ target's gradients are never read, so a defense that only masks gradients gains 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -98,3 +99,107 @@ def evaluate_transfer(
         "n_fooled_surrogate": int(fooled_surrogate.sum()),
         "seconds": outcome.seconds,
     }
+
+
+def transfer_table(
+    surrogate,
+    targets: Mapping[str, Any],
+    data,
+    attacks: Sequence[Attack],
+    n_examples: int | None = None,
+    batch_size: int = 250,
+    seed: int = 0,
+    progress: bool = True,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """The paper's black-box table: each attack crafted once on ``surrogate``, every target
+    scored on the same adversarial examples.
+
+    A cell is the target's robust accuracy: correct on ``x`` and on the transferred
+    ``x_adv`` (as in `RobustnessSuite`); ``None`` is its clean accuracy.
+
+    Example:
+    ```python
+    table = transfer_table(
+        "vgg19_at.keras", {"Standard AT": "at.keras", "MIAT": "miat.keras"}, (x_test, y_test),
+        attacks=[AttackSpec.PGD40.build(8 / 255, "Linf"), AttackSpec.FWA40.build(8 / 255, "Linf")],
+    )
+    print(transfer_table_markdown(table))
+    ```
+
+    Args:
+        surrogate: the model attacked (Keras model, ``.keras`` file or SavedModel).
+        targets: label -> model scored (same kinds), in row order.
+        data: a ``(x, y)`` pair, a `tf.data.Dataset` or a `DataSlice`.
+        attacks: the attacks, in column order.
+        n_examples: how many leading examples (all when None).
+        batch_size: examples per attack call.
+        seed: seed of the attacks' random draws.
+        progress: show progress bars.
+        description: what the data is.
+
+    Returns:
+        A JSON-ready dict: ``columns`` (``"None"`` then the attack names), ``rows`` (label ->
+        column -> accuracy), ``surrogate_white_box`` (the surrogate's own robust accuracy
+        per attack), the attack configs, the models' and the data's descriptions, seconds.
+    """
+    if not targets:
+        raise ValueError("`targets` names no model to score.")
+    if not attacks:
+        raise ValueError("`attacks` names no attack to craft.")
+    surrogate = LoadedClassifier.load(surrogate)
+    data = (
+        data
+        if isinstance(data, DataSlice)
+        else DataSlice.from_source(data, n_examples, description)
+    )
+    runner = AttackRunner(surrogate, batch_size=batch_size, seed=seed, progress=progress)
+    scorers = {
+        label: AttackRunner(LoadedClassifier.load(model), batch_size=batch_size, progress=False)
+        for label, model in targets.items()
+    }
+    clean = {label: scorer.predict(data.x) == data.y for label, scorer in scorers.items()}
+    surrogate_clean = runner.predict(data.x) == data.y
+    rows = {label: {"None": float(np.mean(correct))} for label, correct in clean.items()}
+    white_box = {"None": float(np.mean(surrogate_clean))}
+    seconds = {}
+    for attack in attacks:
+        outcome = runner.run(
+            attack,
+            data.x,
+            data.y,
+            stream=f"transfer/{attack.name}@{attack.eps!r}",
+            keep_examples=len(data),
+            label=f"{attack.name} on the surrogate",
+        )
+        for label, scorer in scorers.items():
+            survived = clean[label] & (scorer.predict(outcome.examples) == data.y)
+            rows[label][attack.name] = float(np.mean(survived))
+        white_box[attack.name] = float(np.mean(surrogate_clean & outcome.correct))
+        seconds[attack.name] = outcome.seconds
+    return {
+        "surrogate": surrogate.describe(),
+        "targets": {label: scorer.target.describe() for label, scorer in scorers.items()},
+        "data": data.describe(),
+        "seed": seed,
+        "attacks": [{"name": a.name, "class": type(a).__name__, **a.get_config()} for a in attacks],
+        "columns": ["None", *(attack.name for attack in attacks)],
+        "rows": rows,
+        "surrogate_white_box": white_box,
+        "seconds": seconds,
+    }
+
+
+def transfer_table_markdown(table: dict[str, Any]) -> str:
+    """The table as the paper lays it out: one row per defense, accuracies in %."""
+    columns = table["columns"]
+    lines = [
+        f"Black-box transfer from {table['surrogate']['name']} on {table['data']['n_examples']} "
+        "examples: robust accuracy (%) of each target on the surrogate's adversarial examples.",
+        "",
+        "| defense | " + " | ".join(columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for label, cells in [*table["rows"].items(), ("(surrogate, white-box)", table["surrogate_white_box"])]:
+        lines.append(f"| {label} | " + " | ".join(f"{100 * cells[c]:.2f}" for c in columns) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,8 +1,9 @@
-"""Models: adversarial training wrappers (standard AT, MIAT stage 1 and 2) and the zoo."""
+"""Models: adversarial training wrappers (standard AT, MIAT stage 1 and 2, WMIM) and the zoo."""
 
 from mi_keras.models.adversarial_model import AdversarialModel
 from mi_keras.models.mi_defense_model import MIDefenseModel
 from mi_keras.models.mi_estimator_trainer import MIEstimatorTrainer
+from mi_keras.models.wmim_model import WMIMModel
 from mi_keras.models.architectures import (
     Architecture,
     build_classifier,

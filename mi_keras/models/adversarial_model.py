@@ -17,7 +17,9 @@ from mi_keras.models.training_utils import (
     deserialize_if_config,
     float_logits,
     images_and_labels,
-    step_seed,
+    reseed_random_layers,
+    step_seeds,
+    training_seed,
 )
 
 
@@ -29,6 +31,12 @@ class AdversarialModel(keras.Model):
     inference mode, then minimises the base loss: cross-entropy on ``x_adv`` (standard AT,
     Madry et al., 2018), TRADES or MART. It is the baseline row of every comparison and the
     frozen target of MIAT's stage 1; `MIDefenseModel` extends it with the MI loss.
+
+    Resuming: Keras builds the optimizer over ``trainable_variables``, which are exactly the
+    classifier's trainable ones that ``train_step`` updates, so its state (momentum, step
+    count) round-trips through `.keras` files and `keras.callbacks.BackupAndRestore`. The
+    step's random draws derive from ``(seed, optimizer.iterations)``, so a loaded model
+    continues the saved run step for step.
 
     Example:
     ```python
@@ -43,8 +51,10 @@ class AdversarialModel(keras.Model):
         base_loss: ``"ce"``, ``"trades"`` or ``"mart"``.
         beta: the TRADES / MART trade-off weight (6.0 by default).
         eval_attack: the attack of ``test_step``; defaults to ``attack``.
-        seed: optional int; with it (or a seeded attack) each step's attack start is drawn
-            from a stateless seed ``(seed, step)``, so runs are reproducible.
+        seed: the int that each step's randomness (attack starts, dropout and the other
+            random layers of the classifier) derives from, statelessly, with the optimizer
+            step; None takes the attack's seed or draws one. It is part of the config, so a
+            loaded model resumes the saved run exactly.
         **kwargs: forwarded to `keras.Model`.
     """
 
@@ -68,7 +78,7 @@ class AdversarialModel(keras.Model):
         if beta < 0:
             raise ValueError(f"`beta` must be >= 0; got {beta}.")
         self.beta = float(beta)
-        self.seed = seed
+        self.seed = training_seed(seed, self.attack)
         self._trackers = {name: keras.metrics.Mean(name=name) for name in self._tracked_means()}
         self.clean_accuracy = keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")
         self.adversarial_accuracy = keras.metrics.SparseCategoricalAccuracy(name="adversarial_accuracy")
@@ -84,6 +94,10 @@ class AdversarialModel(keras.Model):
 
     def _gradient_free_inputs(self, x, x_adv) -> dict[str, tf.Tensor]:
         return {}
+
+    def _trained_variables(self) -> list:
+        """The variables ``train_step`` updates (WMIM adds its jointly trained estimator's)."""
+        return self.classifier.trainable_variables
 
     def _objective(self, x, x_adv, y, clean_logits, adversarial_logits, context):
         """Returns (this replica's share of the loss, global scalar values to track)."""
@@ -108,9 +122,11 @@ class AdversarialModel(keras.Model):
 
     def train_step(self, data):
         x, y = images_and_labels(data)
-        x_adv = self.attack(self.classifier, x, y, seed=step_seed(self.seed, self.attack, self.optimizer))
+        attack_seed, layers_seed = step_seeds(self.seed, self.optimizer)
+        reseed_random_layers(self, layers_seed)
+        x_adv = self.attack(self.classifier, x, y, seed=attack_seed)
         context = self._gradient_free_inputs(x, x_adv)
-        variables = self.classifier.trainable_variables
+        variables = self._trained_variables()
         with tf.GradientTape() as tape:
             adversarial_logits = float_logits(self.classifier, x_adv, training=True)
             clean_logits = float_logits(self.classifier, x, training=True) if self._needs_clean_logits() else None

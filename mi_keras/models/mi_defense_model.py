@@ -15,7 +15,7 @@ from mi_keras.losses.miat_loss import miat_loss
 from mi_keras.losses.selection import selection_masks
 from mi_keras.mi.mi_estimator import MIEstimator
 from mi_keras.models.adversarial_model import AdversarialModel
-from mi_keras.models.training_utils import as_estimator, build_from_classifier
+from mi_keras.models.training_utils import as_estimator, build_from_classifier, freeze
 
 
 @keras.saving.register_keras_serializable(package="mi_keras")
@@ -28,6 +28,9 @@ class MIDefenseModel(AdversarialModel):
     each in training mode and feed the base loss, the Eq. 6 selection and the four MI terms
     ``I_N(x; h(x))``, ``I_N(x; h(x_adv))``, ``I_A(n; h(x_adv))``, ``I_A(n; h(x))``. The
     official code runs h seven times and each local encoder twice for the same gradients.
+
+    Saving and resuming work as in `AdversarialModel`: the estimators stay frozen after
+    `keras.models.load_model`, so the optimizer covers the classifier's variables alone.
 
     Example:
     ```python
@@ -55,7 +58,7 @@ class MIDefenseModel(AdversarialModel):
         mi_bound: score the four MI terms with this `Bound` (``"infonce"`` is at most
             ``log B``) instead of the estimators' own; None keeps theirs.
         eval_attack: the attack of ``test_step``; defaults to ``attack``.
-        seed: optional int for reproducible attack starts.
+        seed: the int each step's randomness derives from (see `AdversarialModel`).
         **kwargs: forwarded to `keras.Model`.
     """
 
@@ -81,7 +84,7 @@ class MIDefenseModel(AdversarialModel):
         self.natural_estimator = as_estimator(natural_estimator, "natural_estimator")
         self.adversarial_estimator = as_estimator(adversarial_estimator, "adversarial_estimator")
         for estimator in (self.natural_estimator, self.adversarial_estimator):
-            estimator.trainable = False
+            freeze(estimator)
         if alpha < 0 or lam < 0:
             raise ValueError(f"`alpha` and `lam` must be >= 0; got alpha={alpha}, lam={lam}.")
         self.alpha = float(alpha)
@@ -172,6 +175,9 @@ class MIDefenseModel(AdversarialModel):
         for estimator in (self.natural_estimator, self.adversarial_estimator):
             if not estimator.built:
                 estimator.build((None, *tuple(input_shape)[1:]), (None, num_classes))
+            # Weights built after freezing are trainable: freeze again, so that Keras builds
+            # the optimizer over the classifier's variables alone.
+            freeze(estimator)
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -20,7 +20,9 @@ from mi_keras.models.training_utils import (
     deserialize_if_config,
     float_logits,
     images_and_labels,
-    step_seed,
+    reseed_random_layers,
+    step_seeds,
+    training_seed,
 )
 
 _MI_METRICS = ("natural_mi_robust", "natural_mi_fooled", "adversarial_mi_robust", "adversarial_mi_fooled")
@@ -43,6 +45,11 @@ class MIEstimatorTrainer(keras.Model):
     are its own samples (stage 1 trains the encoders, whose features would need a
     differentiable all-gather).
 
+    Resuming: the classifier stays fixed, so ``trainable_variables`` are the estimators'
+    alone; Keras builds the optimizer over them and its state round-trips through `.keras`
+    files and `keras.callbacks.BackupAndRestore`. Random draws derive from
+    ``(seed, optimizer.iterations)``, so a loaded trainer continues the saved run exactly.
+
     Example:
     ```python
     trainer = MIEstimatorTrainer(
@@ -62,7 +69,9 @@ class MIEstimatorTrainer(keras.Model):
         attack: crafts ``x_adv`` against the classifier.
         objective: ``"contrastive"`` (default) or ``"mim"``.
         selection: how predictions are taken for the masks (``"logits"`` or ``"batch_softmax"``).
-        seed: optional int for reproducible attack starts.
+        seed: the int that each step's randomness (attack starts, the estimators' random
+            layers) derives from with the optimizer step; None takes the attack's seed or
+            draws one, recorded in the config.
         **kwargs: forwarded to `keras.Model`.
     """
 
@@ -84,7 +93,7 @@ class MIEstimatorTrainer(keras.Model):
         self.attack = as_attack(attack, "attack")
         self.objective = EstimatorObjective.parse(objective, "objective")
         self.selection = Selection.parse(selection, "selection")
-        self.seed = seed
+        self.seed = training_seed(seed, self.attack)
         names = ("loss", "natural_loss", "adversarial_loss", *_MI_METRICS)
         self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
         build_from_classifier(self)
@@ -96,8 +105,15 @@ class MIEstimatorTrainer(keras.Model):
     def call(self, inputs, training=False):
         return self.classifier(inputs, training=False)
 
-    def _estimator_variables(self):
-        return self.natural_estimator.trainable_variables + self.adversarial_estimator.trainable_variables
+    @property
+    def trainable_weights(self):
+        # The variables train_step updates; Keras builds the optimizer over these (at fit, at
+        # load_model and in BackupAndRestore), never over the fixed classifier's.
+        return self.natural_estimator.trainable_weights + self.adversarial_estimator.trainable_weights
+
+    @property
+    def trainable_variables(self):
+        return self.trainable_weights
 
     def _estimator_losses(self, x, x_adv, y, training):
         clean_logits = tf.stop_gradient(float_logits(self.classifier, x, training=False))
@@ -126,8 +142,10 @@ class MIEstimatorTrainer(keras.Model):
 
     def train_step(self, data):
         x, y = images_and_labels(data)
-        x_adv = self.attack(self.classifier, x, y, seed=step_seed(self.seed, self.attack, self.optimizer))
-        variables = self._estimator_variables()
+        attack_seed, layers_seed = step_seeds(self.seed, self.optimizer)
+        reseed_random_layers(self, layers_seed)
+        x_adv = self.attack(self.classifier, x, y, seed=attack_seed)
+        variables = self.trainable_variables
         with tf.GradientTape() as tape:
             values = self._estimator_losses(x, x_adv, y, training=True)
             # Every replica holds the global loss; Keras sums replica gradients.

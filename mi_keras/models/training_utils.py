@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import numbers
+import random
+
 import keras
 import tensorflow as tf
 
 from mi_keras.attacks.attack import Attack
+from mi_keras.attacks.geometry import fold_seed
 from mi_keras.mi.mi_estimator import MIEstimator
 
 
@@ -28,6 +32,17 @@ def as_estimator(value, argument: str) -> MIEstimator:
     return estimator
 
 
+def freeze(layer: keras.layers.Layer) -> None:
+    """Makes ``layer``, its sub-layers and their weights non-trainable.
+
+    Keras' TensorFlow backend skips ``layer.trainable = False`` when ``layer.trainable`` is
+    already False, as it is for a layer deserialized from a config that says so, whose
+    sub-layers were created trainable: setting True first makes the setter reach them.
+    """
+    layer.trainable = True
+    layer.trainable = False
+
+
 def images_and_labels(data) -> tuple[tf.Tensor, tf.Tensor]:
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
     if y is None:
@@ -40,12 +55,44 @@ def float_logits(classifier, images, training: bool) -> tf.Tensor:
     return tf.cast(classifier(images, training=training), tf.float32)
 
 
-def step_seed(seed: int | None, attack: Attack, optimizer) -> tf.Tensor | None:
-    """A stateless seed ``(seed, step)`` for this step's attack, or None when nothing is seeded."""
-    base = seed if seed is not None else attack.seed
-    if base is None:
-        return None
-    return tf.stack([tf.constant(base, tf.int64), tf.cast(optimizer.iterations, tf.int64)])
+def training_seed(seed: int | None, attack: Attack) -> int:
+    """The int that every training step's randomness derives from.
+
+    ``seed`` if given, else the attack's, else a new one drawn from Python's `random` (which
+    `keras.utils.set_random_seed` fixes). The model records it in its config, so a loaded
+    model continues the random stream of the run that was saved.
+    """
+    if seed is None:
+        seed = attack.seed if attack.seed is not None else random.randrange(2**31)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"`seed` must be an int or None; got {seed!r}.")
+    return int(seed)
+
+
+def step_seeds(seed: int, optimizer) -> tuple[tf.Tensor, tf.Tensor]:
+    """Two independent stateless seeds of shape ``[2]`` for this step: (attack, random layers).
+
+    They are a function of ``(seed, optimizer.iterations)``; the step count is saved with the
+    optimizer (in `.keras` files and by `keras.callbacks.BackupAndRestore`), so a resumed run
+    draws what the uninterrupted run drew.
+    """
+    step = tf.stack([tf.constant(seed, tf.int64), tf.cast(optimizer.iterations, tf.int64)])
+    attack_seed, layers_seed = tf.unstack(tf.random.experimental.stateless_split(step, num=2))
+    return attack_seed, layers_seed
+
+
+def reseed_random_layers(model: keras.layers.Layer, seed: tf.Tensor) -> None:
+    """Writes a state derived from ``seed`` into every `keras.random.SeedGenerator` of ``model``.
+
+    Dropout and Keras' other random layers draw from seed-generator states that neither
+    `.keras` files nor ``save_weights`` hold. Setting them from the step's seed before the
+    step runs makes the step's draws a function of ``(seed, step)``: nothing to save.
+    """
+    weights = {id(weight) for weight in model.weights}
+    # Keras' `Layer.variables` is `weights` plus the seed generators' states (no metrics).
+    states = [variable for variable in model.variables if id(variable) not in weights]
+    for index, state in enumerate(states):
+        state.assign(tf.cast(fold_seed(seed, index), state.dtype))
 
 
 def build_from_classifier(model) -> None:

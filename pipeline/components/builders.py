@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import keras
 import tensorflow as tf
 
 from mi_keras.attacks import PGD
+from mi_keras.distribution import is_chief, multi_worker_strategy
 from mi_keras.enums import ParsableEnum
-from mi_keras.models import MIDefenseModel
+from mi_keras.models import MIDefenseModel, WMIMModel
 from pipeline.orchestration.config import (
     AttackConfig,
+    DefenseMethod,
     EstimatorConfig,
     MIATConfig,
     Optimizer,
@@ -25,12 +28,30 @@ class StrategyName(ParsableEnum):
 
     DEFAULT = "default"  # one device
     MIRRORED = "mirrored"  # tf.distribute.MirroredStrategy over every visible GPU (or the CPU)
+    MULTIWORKER = "multiworker"  # tf.distribute.MultiWorkerMirroredStrategy, cluster from TF_CONFIG
 
 
 def make_strategy(name: str | StrategyName) -> tf.distribute.Strategy:
-    if StrategyName.parse(name, "--strategy") == StrategyName.MIRRORED:
+    """The strategy; ``multiworker`` must be made before any other TensorFlow op runs."""
+    strategy = StrategyName.parse(name, "--strategy")
+    if strategy == StrategyName.MIRRORED:
         return tf.distribute.MirroredStrategy()
+    if strategy == StrategyName.MULTIWORKER:
+        return multi_worker_strategy()
     return tf.distribute.get_strategy()
+
+
+def worker_pipeline_root(root: str | os.PathLike, strategy: tf.distribute.Strategy) -> pathlib.Path:
+    """Where this process writes: ``root`` on the chief, ``root/workers/<task>-<index>`` elsewhere.
+
+    Only the chief writes the job's artifacts, metadata and checkpoints. The other workers
+    run the same stages (they take part in every collective) but keep their own copies
+    apart, as Keras has non-chief workers do; each restores its own backups on a restart.
+    """
+    if is_chief(strategy):
+        return pathlib.Path(root)
+    resolver = strategy.cluster_resolver
+    return pathlib.Path(root) / "workers" / f"{resolver.task_type}-{resolver.task_id}"
 
 
 def training_attack(attack: AttackConfig, seed: int) -> PGD:
@@ -52,8 +73,9 @@ def mi_defense_model(
     steps_per_epoch: int,
     alpha: float | None = None,
     lam: float | None = None,
-) -> MIDefenseModel:
-    """The (uncompiled) MIAT model of ``config.train``: the one builder of train and tune.
+) -> MIDefenseModel | WMIMModel:
+    """The (uncompiled) MIAT model of ``config.train`` (a `WMIMModel` with
+    ``train.method="wmim"``): the one builder of train and tune.
 
     Args:
         config: the pipeline config.
@@ -65,6 +87,16 @@ def mi_defense_model(
     """
     section: MIATConfig = config.train
     natural, adversarial = (keras.saving.load_model(path) for path in estimator_paths)
+    if section.method == DefenseMethod.WMIM:
+        return WMIMModel(
+            classifier,
+            natural,
+            attack=training_attack(config.attack, config.seed),
+            base_loss=section.base_loss,
+            beta=section.beta,
+            alpha=section.alpha if alpha is None else alpha,
+            seed=config.seed,
+        )
     return MIDefenseModel(
         classifier,
         natural,

@@ -90,7 +90,9 @@ class ClassifierTraining:
             model.compile(optimizer=classifier_optimizer(section, steps_per_epoch, learning_rate))
         fit = ResumableFit(
             self.context.work_dir / "adversarial", self.context.tensorboard_dir, self.context.verbose
-        ).fit(model, train, section.epochs, validation_data=validation, classifier=classifier)
+        ).fit(
+            model, train, section.epochs, validation_data=validation, classifier=classifier, steps_per_epoch=steps_per_epoch
+        )
         return TrainedClassifier(classifier=classifier, fit=fit)
 
     def _warm_up(self, classifier: keras.Model, train, steps_per_epoch: int, learning_rate: float | None) -> None:
@@ -109,7 +111,7 @@ class ClassifierTraining:
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")],
         )
         ResumableFit(work_dir, self.context.tensorboard_dir / "warmup", self.context.verbose).fit(
-            twin, train, self.section.warmup_epochs
+            twin, train, self.section.warmup_epochs, steps_per_epoch=steps_per_epoch
         )
         temporary = work_dir / "classifier.tmp.weights.h5"
         classifier.save_weights(temporary)

@@ -8,9 +8,13 @@ import pathlib
 from collections.abc import Sequence
 
 import keras
+import tensorflow as tf
 
+from mi_keras.distributed_fit import DistributedFit
+from mi_keras.distribution import is_multi_worker
 from pipeline.components.callbacks import (
     BestEpochCheckpoint,
+    DatasetEpochReplay,
     DivergenceGuard,
     EpochHistory,
     SelectionScore,
@@ -44,8 +48,13 @@ class ResumableFit:
     In ``work_dir``: ``backup/`` (`keras.callbacks.BackupAndRestore`, one state per epoch,
     two copies so a kill during a write leaves the previous one), ``history.json`` and,
     with model selection, ``best/classifier.keras``. A rerun with the same ``work_dir``
-    resumes after the last finished epoch and ends with the same epoch count. Every epoch's
-    logs and the learning rate go to TensorBoard.
+    resumes after the last finished epoch and ends with the same epoch count. The resumed
+    epochs are those of the uninterrupted run: the backup holds the weights and the
+    optimizer state (step count included), the training models derive their random draws
+    from (seed, step), and `DatasetEpochReplay` gives each epoch its data order. Every
+    epoch's logs and the learning rate go to TensorBoard. Under a multi-worker strategy
+    `mi_keras.distributed_fit.DistributedFit` drives the model's ``train_step`` instead of
+    ``fit`` (which Keras 3 cannot run there), with the same callbacks.
 
     Example:
     ```python
@@ -72,17 +81,20 @@ class ResumableFit:
         validation_data=None,
         classifier: keras.Model | None = None,
         callbacks: Sequence[keras.callbacks.Callback] = (),
+        steps_per_epoch: int | None = None,
     ) -> FitResult:
         """Trains ``model`` to ``epochs`` epochs in total.
 
         Args:
             model: a compiled model.
-            train_data: the training dataset.
+            train_data: the training `tf.data.Dataset`.
             epochs: the total epoch count (epochs of earlier attempts included).
             validation_data: the validation dataset; with ``classifier`` it selects the best
                 epoch by ``(val_clean_accuracy + val_adversarial_accuracy) / 2``.
             classifier: the classifier to checkpoint at the best epoch, or None.
             callbacks: extra callbacks, run after the selection score is known.
+            steps_per_epoch: batches per epoch; needed only when ``train_data`` does not
+                know its length (a filtered stream), and then checked while training.
         """
         self.work_dir.mkdir(parents=True, exist_ok=True)
         backup_dir = self.work_dir / "backup"
@@ -97,22 +109,31 @@ class ResumableFit:
         if self.tensorboard_dir is not None:
             # Keras' TensorBoard callback also logs the optimizer's current learning rate.
             tensorboard.append(keras.callbacks.TensorBoard(log_dir=str(self.tensorboard_dir), write_graph=False))
-        model.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=epochs,
-            verbose=self.verbose,
-            shuffle=False,  # the training dataset reshuffles itself at every epoch
-            callbacks=[
-                guard,
-                *selection,
-                *callbacks,
-                history,
-                *tensorboard,
-                # Last: an epoch's backup is written only after everything else recorded it.
-                keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False),
-            ],
-        )
+        fit_callbacks = [
+            DatasetEpochReplay(train_data),
+            guard,
+            *selection,
+            *callbacks,
+            history,
+            *tensorboard,
+            # Last: an epoch's backup is written only after everything else recorded it.
+            keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False),
+        ]
+        if is_multi_worker(model.distribute_strategy):  # Keras 3's fit cannot run there
+            DistributedFit(model).fit(
+                train_data, epochs, validation_data=validation_data, callbacks=fit_callbacks, verbose=self.verbose
+            )
+        else:
+            stream, steps = _endless(train_data, steps_per_epoch)
+            model.fit(
+                stream,
+                steps_per_epoch=steps,
+                validation_data=validation_data,
+                epochs=epochs,
+                verbose=self.verbose,
+                shuffle=False,  # the training dataset reshuffles itself at every epoch
+                callbacks=fit_callbacks,
+            )
         return FitResult(
             history=history.rows,
             epochs=len(history.rows),
@@ -122,3 +143,23 @@ class ResumableFit:
             best_score=best.score if best else None,
             best_model_path=best.model_path if best and best.epoch else None,
         )
+
+
+def _endless(train_data: tf.data.Dataset, steps_per_epoch: int | None) -> tuple[tf.data.Dataset, int]:
+    """``train_data`` repeated, with its batches per epoch.
+
+    ``fit`` keeps one iterator of an endless dataset for the whole run, so epoch ``k`` reads
+    the ``k``-th pass of ``train_data`` (its ``k``-th shuffle and augmentation draw), which
+    is what `DatasetEpochReplay` restores after a resume. A finite dataset instead gets
+    iterators at Keras' discretion (two per epoch in Keras 3.15).
+    """
+    known = int(train_data.cardinality())
+    if known == tf.data.INFINITE_CARDINALITY:
+        raise ValueError("`train_data` must be finite: one pass is one epoch (do not `repeat()` it).")
+    if known >= 0:
+        if steps_per_epoch not in (None, known):
+            raise ValueError(f"`steps_per_epoch` is {steps_per_epoch} but `train_data` holds {known} batches.")
+        return train_data.repeat(), known
+    if steps_per_epoch is None:
+        raise ValueError("`train_data` does not know its length (a filtered stream?): pass `steps_per_epoch`.")
+    return train_data.apply(tf.data.experimental.assert_cardinality(steps_per_epoch)).repeat(), steps_per_epoch

@@ -25,6 +25,8 @@ def loader_arguments(data: DataConfig, data_dir: str | None) -> dict[str, Any]:
         "split_seed": data.split_seed,
         "data_dir": data_dir,
         "download": data.download,
+        "num_classes": data.num_classes,
+        "image_size": list(data.image_size) if data.image_size is not None else None,
         "take": {DatasetSplit.TRAIN.value: data.take, DatasetSplit.TEST.value: data.test_take},
     }
 
@@ -96,7 +98,7 @@ class StageData:
     def arrays(self, split: str | DatasetSplit) -> tuple[np.ndarray, np.ndarray]:
         """A whole split as NumPy ``(x float32 NHWC, y int32)``, in file order."""
         images, labels = [], []
-        for batch_images, batch_labels in self.split(split, batch_size=1024, drop_remainder=False):
+        for batch_images, batch_labels in self.split(split, batch_size=1024, shuffle=False, drop_remainder=False):
             images.append(batch_images.numpy())
             labels.append(batch_labels.numpy())
         return np.concatenate(images), np.concatenate(labels)

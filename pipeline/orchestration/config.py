@@ -48,6 +48,13 @@ class Optimizer(ParsableEnum):
     ADAM = "adam"  # the official code's estimator optimizer
 
 
+class DefenseMethod(ParsableEnum):
+    """What the ``train`` stage trains (the baselines of the paper's tables)."""
+
+    MIAT = "miat"  # NAMID: L_base + alpha * L_mi with the two frozen stage-1 estimators
+    WMIM = "wmim"  # L_base - alpha * I(x_adv; h(x_adv)) (Zhu et al.), stage-1 natural estimator
+
+
 class TuneObjective(ParsableEnum):
     """What the tuner maximises on the validation split."""
 
@@ -78,6 +85,11 @@ class DataConfig:
         test_take: keep N test examples, drawn at random; None keeps all.
         download: let tensorflow_datasets download and prepare a dataset that is missing
             under ``--data-dir`` (tfds sources only; needs internet).
+        num_classes: the class count, for sources that declare none (an ``.npz`` without
+            ``classes``): a label outside ``[0, num_classes)`` then fails at ingest instead
+            of adding a class; None counts the largest label + 1.
+        image_size: ``height,width`` to resize every image to (needed by a folder of images
+            of mixed sizes); None keeps the stored size.
     """
 
     dataset: str = "digits"
@@ -88,6 +100,8 @@ class DataConfig:
     take: int | None = None
     test_take: int | None = None
     download: bool = False
+    num_classes: int | None = None
+    image_size: tuple[int, ...] | None = None
 
 
 @dataclasses.dataclass
@@ -170,6 +184,10 @@ class MIATConfig(TrainingConfig):
             estimators' own; none keeps theirs.
         init_from_pretrain: start from the standard-AT (``pretrain``) weights instead of
             from scratch (the paper trains from scratch).
+        method: ``"miat"`` (default) or ``"wmim"``, the paper's WMIM baseline (see
+            `mi_keras.models.WMIMModel`): it maximises the stage-1 natural estimator's
+            (frozen) MI of the adversarial samples; ``alpha`` weighs that term, the lambda
+            settings do not apply.
     """
 
     alpha: float = 5.0
@@ -180,6 +198,7 @@ class MIATConfig(TrainingConfig):
     difference: MIDifference = MIDifference.SELECTED_MEAN
     mi_bound: Bound | None = None
     init_from_pretrain: bool = False
+    method: DefenseMethod = DefenseMethod.MIAT
 
 
 @dataclasses.dataclass
@@ -252,6 +271,9 @@ class EvaluateConfig:
         min_robust_accuracy: blessing threshold on MIAT's accuracy under ``bless_attack``.
         bless_attack: the attack whose accuracy the blessing checks.
         require_masking_passed: do not bless a model whose masking checks failed.
+        require_above_chance: do not bless a model whose clean accuracy is within three
+            standard errors of chance (the test split's majority-class share): constant
+            or chance predictions.
     """
 
     attacks: tuple[AttackSpec, ...] = (AttackSpec.FGSM, AttackSpec.PGD20, AttackSpec.PGD40, AttackSpec.CW_INF)
@@ -264,6 +286,31 @@ class EvaluateConfig:
     min_robust_accuracy: float = 0.0
     bless_attack: AttackSpec = AttackSpec.PGD40
     require_masking_passed: bool = True
+    require_above_chance: bool = True
+
+
+@dataclasses.dataclass
+class TransferConfig:
+    """Black-box transfer (the paper's Tables 2, 5 and 6): off by default.
+
+    The surrogate trains with standard AT under the ``pretrain`` section's settings and the
+    shared ``attack``; the attacks are crafted on it at ``attack.eps`` and scored on the
+    standard-AT and the trained (MIAT / WMIM) classifiers.
+
+    Attributes:
+        enabled: add the ``transfer`` stage to a default run (``--stages transfer`` also runs it).
+        architecture: the surrogate's zoo architecture (the paper: VGG-19).
+        options: the surrogate builder's options.
+        attacks: attack names crafted on the surrogate; empty: the paper's list for the
+            threat model (L-inf PGD-40, AutoAttack, FWA-40, TI-DIM; L2 PGD-40, CW-L2, DDN).
+        batch_size: examples per attack call.
+    """
+
+    enabled: bool = False
+    architecture: Architecture = Architecture.VGG19
+    options: dict = dataclasses.field(default_factory=dict)
+    attacks: tuple[AttackSpec, ...] = ()
+    batch_size: int = 256
 
 
 @dataclasses.dataclass
@@ -290,6 +337,7 @@ _SECTIONS = {
     "tune": TuneConfig,
     "train": MIATConfig,
     "evaluate": EvaluateConfig,
+    "transfer": TransferConfig,
     "export": ExportConfig,
 }
 
@@ -301,11 +349,18 @@ class PipelineConfig:
     Attributes:
         name: the config's name (shown in logs; the default export name).
         seed: seed of weights, attack starts, data order and evaluation.
-        data, model, attack, pretrain, estimators, tune, train, evaluate, export: sections.
+        deterministic: run with ``tf.config.experimental.enable_op_determinism()``, so that
+            every op picks a deterministic algorithm and two runs of one seed on one machine
+            (same TensorFlow, same thread count) give the same weights and metrics. Other
+            machines still differ (other cores or instruction sets change the order of
+            float sums); see docs/reproducibility.md.
+        data, model, attack, pretrain, estimators, tune, train, evaluate, transfer, export:
+            sections.
     """
 
     name: str
     seed: int = 0
+    deterministic: bool = False
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     attack: AttackConfig = dataclasses.field(default_factory=AttackConfig)
@@ -314,6 +369,7 @@ class PipelineConfig:
     tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
     train: MIATConfig = dataclasses.field(default_factory=MIATConfig)
     evaluate: EvaluateConfig = dataclasses.field(default_factory=EvaluateConfig)
+    transfer: TransferConfig = dataclasses.field(default_factory=TransferConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
 
     def __post_init__(self):
@@ -365,24 +421,33 @@ def _from_dict(values: dict[str, Any]) -> PipelineConfig:
 
 def load_config(name_or_path: str) -> PipelineConfig:
     """The ``CONFIG`` of ``pipeline/configs/<name>.py``, or of a Python file given by path."""
+    return load_defined_object(name_or_path, CONFIGS_DIR, "CONFIG", PipelineConfig, "--config")
+
+
+def load_defined_object(name_or_path: str, directory: pathlib.Path, attribute: str, expected: type, flag: str):
+    """``attribute`` of ``<directory>/<name>.py`` (a package of the repository), or of a ``.py`` path.
+
+    The one loader of the plain-Python settings files (configs, studies); a `ConfigError`
+    names the flag and the choices.
+    """
     path = pathlib.Path(name_or_path)
     if path.suffix == ".py":
         if not path.is_file():
-            raise ConfigError(f"--config: file {path} does not exist.")
-        spec = importlib.util.spec_from_file_location(f"pipeline_config_{path.stem}", path)
+            raise ConfigError(f"{flag}: file {path} does not exist.")
+        spec = importlib.util.spec_from_file_location(f"{directory.name}_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     else:
-        available = available_configs()
+        available = sorted(file.stem for file in directory.glob("*.py") if not file.name.startswith("_"))
         if name_or_path not in available:
             raise ConfigError(
-                f"--config: unknown config {name_or_path!r}; available: {', '.join(available)} (or a path to a .py file)."
+                f"{flag}: unknown {flag.lstrip('-')} {name_or_path!r}; available: {', '.join(available)} (or a path to a .py file)."
             )
-        module = importlib.import_module(f"pipeline.configs.{name_or_path}")
-    config = getattr(module, "CONFIG", None)
-    if not isinstance(config, PipelineConfig):
-        raise ConfigError(f"--config: {name_or_path} must define CONFIG = PipelineConfig(...).")
-    return config
+        module = importlib.import_module(f"pipeline.{directory.name}.{name_or_path}")
+    value = getattr(module, attribute, None)
+    if not isinstance(value, expected):
+        raise ConfigError(f"{flag}: {name_or_path} must define {attribute} = {expected.__name__}(...).")
+    return value
 
 
 def available_configs() -> list[str]:
@@ -460,6 +525,10 @@ def _check_data(config: PipelineConfig, data_dir: str | None) -> list[str]:
         value = getattr(data, key)
         if value is not None and value < 2:
             problems.append(f"data.{key} must be >= 2 or none; got {value}.")
+    if data.num_classes is not None and data.num_classes < 2:
+        problems.append(f"data.num_classes must be >= 2 or none; got {data.num_classes}.")
+    if data.image_size is not None and (len(data.image_size) != 2 or min(data.image_size) < 1):
+        problems.append(f"data.image_size must be height,width with both >= 1, or none; got {list(data.image_size)}.")
     return problems + _check_dataset(data.dataset, data.download, data_dir)
 
 
@@ -502,6 +571,19 @@ def _check_tune(config: PipelineConfig) -> list[str]:
     return problems
 
 
+def _check_transfer(config: PipelineConfig) -> list[str]:
+    transfer, problems = config.transfer, []
+    for attack in transfer.attacks:
+        if attack == AttackSpec.TRANSFER or config.attack.threat_model not in attack.threat_models:
+            problems.append(
+                f"transfer.attacks: {attack.value!r} cannot be crafted on the surrogate under threat "
+                f"model {config.attack.threat_model.value!r}."
+            )
+    if transfer.batch_size < 1:
+        problems.append(f"transfer.batch_size must be >= 1; got {transfer.batch_size}.")
+    return problems
+
+
 def _check_evaluate(config: PipelineConfig) -> list[str]:
     evaluate, problems = config.evaluate, []
     if not evaluate.attacks:
@@ -532,7 +614,7 @@ def _check_export(config: PipelineConfig) -> list[str]:
     return []
 
 
-_CHECKS = (_check_attack, _check_training, _check_tune, _check_evaluate, _check_export)
+_CHECKS = (_check_attack, _check_training, _check_tune, _check_evaluate, _check_transfer, _check_export)
 
 
 def _coerce_fields(instance, prefix: str) -> None:

@@ -255,9 +255,9 @@ class MetadataStore:
         """
         running = ExecutionState.RUNNING.value
         rows = self._connection.execute("SELECT * FROM executions WHERE state = ?", (running,)).fetchall()
-        dead = [_record(row) for row in rows if not _process_alive(row["pid"])]
+        dead = [_record(row) for row in rows if not process_alive(row["pid"])]
         runs = self._connection.execute("SELECT id, pid FROM runs WHERE state = ?", (running,)).fetchall()
-        dead_runs = [row["id"] for row in runs if not _process_alive(row["pid"])]
+        dead_runs = [row["id"] for row in runs if not process_alive(row["pid"])]
         now = time.time()
         with self._transaction() as cursor:
             for record in dead:
@@ -356,7 +356,8 @@ def _record(row: sqlite3.Row) -> ExecutionRecord:
     )
 
 
-def _process_alive(pid: int | None) -> bool:
+def process_alive(pid: int | None) -> bool:
+    """Whether process ``pid`` exists (on this machine)."""
     if pid is None:
         return False
     try:

@@ -21,8 +21,9 @@ from pipeline.orchestration.artifact import (
     fingerprint_values,
 )
 from pipeline.orchestration.config import ConfigError, PipelineConfig
+from pipeline.orchestration.leftovers import WORK_DIR, prepare_root, remove_dead_work_dirs
 from pipeline.orchestration.metadata_store import ExecutionState, MetadataStore
-from pipeline.orchestration.stage import Stage, StageContext, StageName
+from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
 
 METADATA_FILE = "metadata.sqlite"
 LOCK_FILE = ".lock"
@@ -54,6 +55,9 @@ class PipelineRunner:
       and their resume folders are cleared.
     * Outputs are written to ``<root>/<stage>/.staging-<id>`` and renamed to
       ``<root>/<stage>/<id>`` once the stage returns; only then is the execution complete.
+    * Leftovers: at the start of a run, the staging folders of killed executions, the work
+      folders no run can resume (`leftovers.remove_dead_work_dirs`) and each stage's own
+      (`Stage.remove_leftovers`: unfinished exports) are removed, and each removal is logged.
 
     Example:
     ```python
@@ -119,7 +123,7 @@ class PipelineRunner:
     def run(
         self, requested: Sequence[StageName] | None = None, force: Sequence[StageName] = (), command: str = ""
     ) -> RunResult:
-        self.root.mkdir(parents=True, exist_ok=True)
+        prepare_root(self.root)
         with self._exclusive_lock():
             store = MetadataStore(self.root / METADATA_FILE, self.root)
             try:
@@ -133,6 +137,11 @@ class PipelineRunner:
                 f"[{record.stage}] execution {record.id} was interrupted (process {record.pid} died); it is marked abandoned."
             )
             shutil.rmtree(self._staging_dir(record.stage, record.id), ignore_errors=True)
+        for line in remove_dead_work_dirs(self.root, store, self.stages.values()):
+            self.log(line)
+        for stage in self.stages.values():
+            for line in stage.remove_leftovers(self.config):
+                self.log(line)
         stages, forced = self.plan(requested, force)
         run_id = store.start_run(self.config.name, command)
         result = RunResult(run_id=run_id, root=self.root, outputs={}, states={}, execution_ids={})
@@ -145,20 +154,48 @@ class PipelineRunner:
         store.finish_run(run_id, ExecutionState.COMPLETE)
         return result
 
+    def cached_inputs(self, name: StageName) -> tuple[Inputs, pathlib.Path]:
+        """The inputs of stage ``name`` from complete executions, and its work folder.
+
+        For a process that helps another run's execution of that stage (a KerasTuner
+        worker of the tune stage): it reads the metadata store and writes nothing.
+        Raises ConfigError when an upstream stage has no complete execution for this config.
+        """
+        stages, _ = self.plan([name])
+        outputs: dict[StageName, dict[str, Artifact]] = {}
+        store = MetadataStore(self.root / METADATA_FILE, self.root)
+        try:
+            for stage in stages[:-1]:
+                cached = store.find_cached(stage.name.value, self._cache_key(stage, outputs))
+                if cached is None:
+                    raise ConfigError(
+                        f"[{stage.name.value}] has no complete execution for this config under {self.root}: "
+                        f"run `python pipeline/run.py --stages {name.value}` there first (the tuner chief does)."
+                    )
+                outputs[stage.name] = {artifact.name: artifact for artifact in cached[1]}
+        finally:
+            store.close()
+        target = stages[-1]
+        inputs = {upstream: outputs[upstream] for upstream in target.upstream(self.config)}
+        return inputs, self._work_dir(name.value, self._cache_key(target, outputs))
+
+    def _cache_key(self, stage: Stage, outputs: dict[StageName, dict[str, Artifact]]) -> str:
+        return fingerprint_values(
+            stage.name.value,
+            stage.code_version(),
+            stage.cache_config(self.config),
+            {
+                upstream.value: {key: artifact.fingerprint for key, artifact in outputs[upstream].items()}
+                for upstream in stage.upstream(self.config)
+            },
+            stage.external_fingerprint(self.config, self.data_dir),
+        )
+
     def _visit(self, store: MetadataStore, stage: Stage, forced: bool, result: RunResult) -> None:
         inputs = {name: result.outputs[name] for name in stage.upstream(self.config)}
         input_artifacts = [artifact for outputs in inputs.values() for artifact in outputs.values()]
         code_version = stage.code_version()
-        cache_key = fingerprint_values(
-            stage.name.value,
-            code_version,
-            stage.cache_config(self.config),
-            {
-                name.value: {key: artifact.fingerprint for key, artifact in outputs.items()}
-                for name, outputs in inputs.items()
-            },
-            stage.external_fingerprint(self.config, self.data_dir),
-        )
+        cache_key = self._cache_key(stage, result.outputs)
         cached = None if forced else store.find_cached(stage.name.value, cache_key)
         if cached is not None:
             source, outputs = cached
@@ -186,7 +223,7 @@ class PipelineRunner:
     def _execute(self, store, stage: Stage, execution_id: int, cache_key: str, forced: bool, inputs) -> list[Artifact]:
         name = stage.name.value
         staging = self._staging_dir(name, execution_id)
-        work_dir = self._stage_dir(name) / ".work" / cache_key[:16]
+        work_dir = self._work_dir(name, cache_key)
         if forced:
             shutil.rmtree(work_dir, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -239,6 +276,9 @@ class PipelineRunner:
             "strategy": type(self.strategy).__name__,
             "replicas": self.strategy.num_replicas_in_sync,
         }
+
+    def _work_dir(self, name: str, cache_key: str) -> pathlib.Path:
+        return self._stage_dir(name) / WORK_DIR / cache_key[:16]
 
     def _stage_dir(self, name: str) -> pathlib.Path:
         return self.root / name

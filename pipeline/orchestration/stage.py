@@ -29,6 +29,8 @@ class StageName(ParsableEnum):
     TUNE = "tune"  # KerasTuner search of alpha / lambda (off by default)
     TRAIN = "train"  # MIAT stage 2
     EVALUATE = "evaluate"
+    SURROGATE = "surrogate"  # the black-box surrogate, standard AT (off by default)
+    TRANSFER = "transfer"  # black-box transfer from the surrogate (off by default)
     EXPORT = "export"
 
 
@@ -96,9 +98,18 @@ class Stage:
         """A fingerprint of outside inputs (source data files); part of the cache key."""
         return ""
 
+    def remove_leftovers(self, config: PipelineConfig) -> list[str]:
+        """Removes what killed executions of this stage provably left outside the pipeline
+        root (their process is gone); returns one line per removal. Called at a run's start."""
+        return []
+
     def cache_config(self, config: PipelineConfig) -> dict[str, Any]:
         values = config.to_dict()
-        return {key: values[key] for key in self.config_sections(config)}
+        sections = self.config_sections(config)
+        if config.deterministic and "seed" in sections:
+            # Deterministic ops give other numbers for the same seed; default runs keep their keys.
+            sections = (*sections, "deterministic")
+        return {key: values[key] for key in sections}
 
     def run(self, context: StageContext, inputs: Inputs) -> list[Artifact]:
         raise NotImplementedError(f"{type(self).__name__} must implement `run`.")

@@ -7,9 +7,11 @@ from pipeline.stages.export import Export
 from pipeline.stages.ingest import Ingest
 from pipeline.stages.pretrain import Pretrain
 from pipeline.stages.train import Train
+from pipeline.stages.surrogate import Surrogate
+from pipeline.stages.transfer import Transfer
 from pipeline.stages.tune import Tune
 
 
 def all_stages() -> list[Stage]:
     """One instance of every stage, in execution order (the runner's DAG order)."""
-    return [Ingest(), Pretrain(), Estimators(), Tune(), Train(), Evaluate(), Export()]
+    return [Ingest(), Pretrain(), Estimators(), Tune(), Train(), Evaluate(), Surrogate(), Transfer(), Export()]

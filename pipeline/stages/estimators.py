@@ -73,7 +73,11 @@ class Estimators(Stage):
             trainer.build((None, *data.image_shape))
             trainer.compile(optimizer=estimator_optimizer(section, data.steps_per_epoch(section.batch_size)))
         fit = ResumableFit(context.work_dir / "estimators", context.tensorboard_dir, context.verbose).fit(
-            trainer, train, section.epochs, validation_data=validation
+            trainer,
+            train,
+            section.epochs,
+            validation_data=validation,
+            steps_per_epoch=data.steps_per_epoch(section.batch_size),
         )
         output = context.output_dir / "estimators"
         output.mkdir()

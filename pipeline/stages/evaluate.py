@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import pathlib
 
 import keras
@@ -38,7 +39,8 @@ class Evaluate(Stage):
 
     Outputs: ``evaluation`` (one robustness report per model, ``comparison.json`` / ``.md``
     and the MI probes) and ``blessing`` (``blessing.json``: whether MIAT's clean accuracy,
-    its accuracy under ``evaluate.bless_attack`` and its masking checks pass).
+    its accuracy under ``evaluate.bless_attack`` and its masking checks pass, and whether it
+    is better than chance: a constant or chance-level classifier is never blessed by default).
     """
 
     name = StageName.EVALUATE
@@ -83,7 +85,7 @@ class Evaluate(Stage):
                 self._probe(context, inputs, path, test, output / key, context.tensorboard_dir / key)
         table.save(output)
         print(table.to_markdown())
-        blessed, reasons = _bless(table.row(MIAT_LABEL), config)
+        blessed, reasons = _bless(table.row(MIAT_LABEL), config, data.description["class_counts"]["test"])
         (output / BLESSING_FILE).write_text(json.dumps({"blessed": blessed, "reasons": reasons}, indent=2))
         metrics = {f"{row.label}/clean": row.clean_accuracy for row in table.rows}
         metrics.update(
@@ -137,7 +139,7 @@ class Evaluate(Stage):
         write_mi_histograms(log_dir, per_sample)
 
 
-def _bless(row, config: PipelineConfig) -> tuple[bool, list[str]]:
+def _bless(row, config: PipelineConfig, test_class_counts: list[int]) -> tuple[bool, list[str]]:
     """Whether MIAT passes the thresholds, and one line per check."""
     settings = config.evaluate
     robust = row.robust_accuracy[settings.bless_attack.value]
@@ -151,7 +153,23 @@ def _bless(row, config: PipelineConfig) -> tuple[bool, list[str]]:
             f"{settings.bless_attack.display_name} accuracy {robust:.4f} (threshold {settings.min_robust_accuracy})",
         ),
     ]
+    if settings.require_above_chance:
+        checks.append(_above_chance(row.clean_accuracy, test_class_counts))
     if settings.masking_checks and settings.require_masking_passed:
         checks.append((row.masking_passed, "gradient-masking checks " + ("passed" if row.masking_passed else "FAILED")))
     reasons = [f"{'pass' if passed else 'FAIL'}: {text}" for passed, text in checks]
     return all(passed for passed, _ in checks), reasons
+
+
+def _above_chance(clean_accuracy: float, class_counts: list[int]) -> tuple[bool, str]:
+    """Clean accuracy against chance: the majority-class share, which a constant prediction
+    reaches, plus three standard errors of a classifier at that rate on this many examples."""
+    count = sum(class_counts)
+    chance = max(class_counts) / count
+    needed = chance + 3 * math.sqrt(chance * (1 - chance) / count)
+    if clean_accuracy > needed:
+        return True, f"clean accuracy {clean_accuracy:.4f} is above chance ({chance:.4f}; needs > {needed:.4f})"
+    return False, (
+        f"clean accuracy {clean_accuracy:.4f} is no better than chance ({chance:.4f}, the majority class's share "
+        f"of {count} test examples; needs > {needed:.4f}): constant or chance predictions"
+    )

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import pathlib
+import shutil
 
 import keras
 
 import mi_keras
-from mi_keras.export import export_classifier, next_version_dir
+from mi_keras.export import export_classifier, next_version_dir, staging_dirs
 from pipeline.components.classifier_training import BEST_FILE
 from pipeline.components.comparison_table import ComparisonTable
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
 from pipeline.orchestration.config import PipelineConfig
+from pipeline.orchestration.metadata_store import process_alive
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
 
 PUSH_FILE = "push.json"
@@ -24,8 +26,8 @@ class Export(Stage):
 
     Runs only on a blessed model unless ``export.require_blessing=false``; otherwise it
     records that nothing was pushed and why. The SavedModel (`mi_keras.export.export_classifier`)
-    has ``serving_default`` (float32 images in [0, 1] -> logits, probabilities, class_ids)
-    and ``serving_encoded`` (PNG/JPEG bytes), and its ``assets/metadata.json`` holds the
+    has ``serving_default`` (float32 images in [0, 1] -> logits, probabilities, class_ids),
+    ``serving_uint8`` (0..255 pixels) and ``serving_encoded`` (PNG/JPEG bytes), and its ``assets/metadata.json`` holds the
     class names, input shape, threat model, eps, the evaluation metrics and the config.
     Outputs: ``push_record`` (``push.json``: pushed or not, the version path, the reasons)
     and, with a push, ``pushed_model``: the version folder itself.
@@ -39,6 +41,19 @@ class Export(Stage):
     def config_sections(self, config: PipelineConfig) -> tuple[str, ...]:
         return ("export",)
 
+    def remove_leftovers(self, config: PipelineConfig) -> list[str]:
+        """Removes the unfinished exports under ``<base_dir>/<name>/`` whose process is gone."""
+        lines = []
+        for path, pid in staging_dirs(self._model_dir(config)):
+            if not process_alive(pid):
+                shutil.rmtree(path, ignore_errors=True)
+                lines.append(f"[export] removed {path}: an unfinished export whose process {pid} is gone.")
+        return lines
+
+    @staticmethod
+    def _model_dir(config: PipelineConfig) -> pathlib.Path:
+        return pathlib.Path(config.export.base_dir).resolve() / config.export.name
+
     def run(self, context: StageContext, inputs: Inputs) -> list[Artifact]:
         config, settings = context.config, context.config.export
         blessing = inputs[StageName.EVALUATE]["blessing"]
@@ -51,7 +66,7 @@ class Export(Stage):
         if settings.require_blessing and not record["blessed"]:
             print("[export] not pushed: the model was not blessed (" + "; ".join(record["reasons"]) + ").")
         else:
-            version_dir = next_version_dir(pathlib.Path(settings.base_dir).resolve() / settings.name)
+            version_dir = next_version_dir(self._model_dir(config))
             data = StageData(inputs[StageName.INGEST]["dataset"])
             with context.strategy.scope():
                 classifier = keras.saving.load_model(pathlib.Path(inputs[StageName.TRAIN]["model"].uri) / BEST_FILE)

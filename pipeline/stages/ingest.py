@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
-import numpy as np
 import sklearn
 
 from mi_keras.data import DatasetSource, DatasetSpec, DatasetSplit, load_dataset
+from mi_keras.data.split_hash import SplitHash
 from pipeline.components.stage_data import DESCRIPTION_FILE, loader_arguments
 from pipeline.orchestration.artifact import Artifact, ArtifactType, fingerprint_values
 from pipeline.orchestration.config import PipelineConfig
@@ -75,10 +74,8 @@ class Ingest(Stage):
 
 
 def _content_hash(dataset) -> tuple[str, int]:
-    """SHA-256 of the float32 images then int32 labels of every batch, and the example count."""
-    digest, count = hashlib.sha256(), 0
+    """The split's `SplitHash` (the reports' definition too) and its example count."""
+    content = SplitHash()
     for images, labels in dataset:
-        digest.update(np.ascontiguousarray(images.numpy(), np.float32).tobytes())
-        digest.update(np.ascontiguousarray(labels.numpy(), np.int32).tobytes())
-        count += int(labels.shape[0])
-    return digest.hexdigest(), count
+        content.update(images.numpy(), labels.numpy())
+    return content.hexdigest(), content.count

@@ -27,7 +27,7 @@ Why these sizes (measured on the 2-core machine, PGD-10 training step, batch 128
   Adam 1e-2 made MIAT collapse there even with lambda 0).
 - The lambda remedy: the relative (scale-free) difference, the only remedy of
   docs/lambda.md under which the quick-start's lambda = 0.1 MIAT left chance accuracy
-  (validation 78 / 51 clean / PGD after 30 epochs, against 10 / 10 for the paper's form).
+  (validation 81 / 50 clean / PGD after 30 epochs, against 10 / 10 for the paper's form).
 - Evaluation: clean on the 10,000 test images; PGD-40 on 2,000 and AutoAttack on 500
   (class-balanced, fixed once); masking checks on 200; MI probe on 1,000.
 """

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
 import pathlib
 
 from mi_keras.enums import ParsableEnum
-from pipeline.orchestration.config import ConfigError
+from pipeline.orchestration.config import ConfigError, load_defined_object
 from pipeline.orchestration.stage import StageName
 
 STUDIES_DIR = pathlib.Path(__file__).resolve().parents[1] / "studies"
@@ -156,26 +154,6 @@ class Study:
         raise ConfigError(f"Study {self.name!r} has no dataset {name!r}; it has {[d.name for d in self.datasets]}.")
 
 
-def available_studies() -> list[str]:
-    return sorted(path.stem for path in STUDIES_DIR.glob("*.py") if not path.name.startswith("_"))
-
-
 def load_study(name_or_path: str) -> Study:
     """The ``STUDY`` of ``pipeline/studies/<name>.py``, or of a Python file given by path."""
-    path = pathlib.Path(name_or_path)
-    if path.suffix == ".py":
-        if not path.is_file():
-            raise ConfigError(f"--study: file {path} does not exist.")
-        spec = importlib.util.spec_from_file_location(f"study_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    elif name_or_path in available_studies():
-        module = importlib.import_module(f"pipeline.studies.{name_or_path}")
-    else:
-        raise ConfigError(
-            f"--study: unknown study {name_or_path!r}; available: {', '.join(available_studies())} (or a .py path)."
-        )
-    study = getattr(module, "STUDY", None)
-    if not isinstance(study, Study):
-        raise ConfigError(f"--study: {name_or_path} must define STUDY = Study(...).")
-    return study
+    return load_defined_object(name_or_path, STUDIES_DIR, "STUDY", Study, "--study")
