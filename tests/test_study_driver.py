@@ -74,7 +74,7 @@ def test_unknown_study_and_prefix_are_usage_errors(capsys):
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-def test_smoke_study_runs_both_cifar10_recipes_from_the_npz_files_and_resumes(shared_data_dir, tmp_path, capsys):
+def test_smoke_study_runs_the_cifar10_recipes_from_the_npz_files_and_resumes(shared_data_dir, tmp_path, capsys):
     arguments = ["--study", "smoke", "--results-dir", str(tmp_path / "results"), "--work-root", str(tmp_path / "work"), "--quiet"]
     assert study_cli.main(arguments) == 0
     study = load_study("smoke")
@@ -84,6 +84,7 @@ def test_smoke_study_runs_both_cifar10_recipes_from_the_npz_files_and_resumes(sh
             unit.dataset, unit.method.value, unit.seed, unit.kind.value
         )
         assert record["config"]["data"]["dataset"] == "npz:cifar10/cifar10_{split}.npz"
+        assert record["config"]["attack"]["threat_model"] == ("L2" if unit.dataset.endswith("_l2") else "Linf")
         assert record["machine"]["cores"] >= 1 and record["machine"]["tensorflow"]
         assert record["wall_time_seconds"] > 0 and "commit" in record["git"]
         if unit.kind is UnitKind.TRAINING:

@@ -3,8 +3,9 @@
 Command (what CI runs, through tests/test_study_driver.py):
     python pipeline/study.py --study smoke --results-dir /tmp/smoke/results --work-root /tmp/smoke/work
 
-It proves that ``cifar10_paper`` (ResNet-18 recipe) and ``cifar10_code`` (the official
-code's WRN-34-10 recipe) run from the two npz files in ../shared/data through the driver:
+It proves that ``cifar10_paper`` (ResNet-18 recipe), ``cifar10_code`` (the official code's
+WRN-34-10 recipe) and ``cifar10_paper_l2`` (the L2 defenses: L2 PGD training, estimators on L2
+noise, L2 PGD-40 and AutoAttack) run from the two npz files in ../shared/data through the driver:
 each at 200 training images, one epoch, a WRN-10-1 in place of their networks, PGD-2 in
 training, 16-unit estimators, and evaluation subsets of a few dozen images. Its numbers
 measure nothing (one epoch): it checks the plumbing, the result schema and resumption.
@@ -36,6 +37,7 @@ STUDY = Study(
     datasets=(
         StudyDataset(name="cifar10_paper", config="cifar10_paper", data_dir="../shared/data", overrides=_TINY),
         StudyDataset(name="cifar10_code", config="cifar10_code", data_dir="../shared/data", overrides=_TINY),
+        StudyDataset(name="cifar10_paper_l2", config="cifar10_paper_l2", data_dir="../shared/data", overrides=_TINY),
     ),
     methods=(Method.STANDARD_AT, Method.MIAT),
     seeds=(0,),
