@@ -3,27 +3,29 @@
 Command:
     python pipeline/run.py          # same as: python pipeline/run.py --config quickstart
 
-Expected result (measured with that command on the 2-core development machine, shared with
-other jobs at a load average of 3-4: 2 min 40 s to 3 min 6 s wall time over three runs, which
-gave identical numbers; `make run` on a fresh clone of an idle machine: 2 min 4 s, the same
-numbers; a 1.4 MB SavedModel; a second run is fully cached and takes 4 s):
+Expected result (measured with that command at commit 0f65d23 on the 2-core development
+machine, shared with other jobs at a load average of 3-6: 6 min 43 s wall time; earlier, on an
+idle machine, `make run` on a fresh clone took 2 min 4 s; a 1.4 MB SavedModel; a second run is
+fully cached and takes seconds):
 
     Accuracy (%) on 359 test examples, Linf eps = 0.2
 
     | model                    | clean | FGSM  | PGD-20 | PGD-40 | CW-inf |
     |--------------------------|-------|-------|--------|--------|--------|
-    | Standard AT              | 93.59 | 71.59 | 61.00  | 60.17  | 62.95  |
-    | MIAT                     | 92.48 | 67.41 | 57.66  | 55.99  | 60.72  |
-    | Standard AT (last epoch) | 93.87 | 70.19 | 60.72  | 61.56  | 64.62  |
-    | MIAT (last epoch)        | 92.20 | 69.08 | 57.66  | 57.10  | 59.33  |
+    | Standard AT              | 94.15 | 72.14 | 62.12  | 61.00  | 62.40  |
+    | MIAT                     | 94.43 | 70.47 | 60.72  | 58.77  | 62.40  |
+    | Standard AT (last epoch) | 93.87 | 71.59 | 60.72  | 60.45  | 61.84  |
+    | MIAT (last epoch)        | 94.15 | 70.47 | 59.05  | 57.66  | 61.84  |
 
     Exported model: saved_models/quickstart/1
 
 That table is seed 0; this machine reproduces it to the digit, another machine need not
 (other cores or instruction sets change float rounding, which MIAT amplifies; see
-docs/reproducibility.md). Expect the spread over seeds 0, 1, 2 (``--set seed=S``, measured
-here): Standard AT 93.59-95.54 clean, 61.00-63.51 PGD-20, 60.17-63.79 PGD-40, 61.56-65.46
-CW-inf; MIAT 92.48-93.87 clean, 55.15-57.66 PGD-20, 54.04-55.99 PGD-40, 55.71-60.72 CW-inf.
+docs/reproducibility.md). Expect a spread over seeds like the one measured over seeds 0, 1, 2
+(``--set seed=S``) at commit ac0b3c6, before training randomness was derived from (seed,
+step), which moved every number: Standard AT 93.59-95.54 clean, 61.00-63.51 PGD-20,
+60.17-63.79 PGD-40, 61.56-65.46 CW-inf; MIAT 92.48-93.87 clean, 55.15-57.66 PGD-20,
+54.04-55.99 PGD-40, 55.71-60.72 CW-inf.
 
 At this scale MIAT does not beat standard AT (it trails by 3 to 8 points under PGD-20, in
 every seed); the run demonstrates the whole pipeline, not the paper's gain, which was
