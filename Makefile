@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: setup run test bench bench-art clean
+.PHONY: setup run test bench bench-quick bench-art clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +21,21 @@ run: setup
 test: setup
 	$(PY) -m pytest
 
-bench: setup
-	$(PY) bench/train_step.py
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[test,eval,bench]"
+	touch $(BENCH_STAMP)
+
+# Every benchmark at its full size (hours on 2 cores: attacks_vs_torch and art_crosscheck
+# dominate); `make bench-quick` runs each as a smoke test (BENCH_FLAGS=--quick).
+bench: $(BENCH_STAMP)
+	$(PY) bench/train_step.py $(BENCH_FLAGS)
+	$(PY) bench/memory.py $(BENCH_FLAGS)
+	$(PY) bench/estimator_width.py $(BENCH_FLAGS)
+	$(PY) bench/attacks_vs_torch.py $(BENCH_FLAGS)
+	$(PY) bench/art_crosscheck.py $(BENCH_FLAGS)
+
+bench-quick:
+	$(MAKE) bench BENCH_FLAGS=--quick
 
 bench-art: setup
 	$(PY) bench/art_crosscheck.py

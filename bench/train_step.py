@@ -7,6 +7,7 @@ estimators as in the paper. Prints per-case timings, peak memory and one final l
 case: ``<case> ratio <MIAT time / AT time>``. Target: resnet18 ratio <= 1.3.
 
     python bench/train_step.py [--repeats 5] [--cases resnet18 small_cnn]
+    python bench/train_step.py --quick     # a smoke run (make bench-quick)
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ CASES = {
 }
 
 
-def make_models(case):
+def make_models(case, units=2048):
     keras.utils.set_random_seed(0)
     classifier = build_classifier(case["architecture"], case["shape"], 10)
     attack = PGD(case["eps"], steps=10)
     plain = AdversarialModel(classifier, attack=attack)
-    estimators = [MIEstimator.for_classifier(case["shape"], 10, units=2048) for _ in range(2)]
+    estimators = [MIEstimator.for_classifier(case["shape"], 10, units=units) for _ in range(2)]
     miat = MIDefenseModel(classifier, *estimators, attack=attack)
     for model in (plain, miat):
         model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
@@ -50,11 +51,11 @@ def time_step(model, x, y) -> float:
     return time.perf_counter() - start
 
 
-def run_case(name, case, repeats):
+def run_case(name, case, repeats, units=2048):
     rng = np.random.default_rng(0)
     x = rng.random((case["batch"], *case["shape"]), dtype=np.float32)
     y = rng.integers(0, 10, case["batch"])
-    plain, miat = make_models(case)
+    plain, miat = make_models(case, units=units)
     for model in (plain, miat):  # trace and warm up
         time_step(model, x, y)
         time_step(model, x, y)
@@ -77,7 +78,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--quick", action="store_true", help="smoke run: one timed step per model")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 1
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     ratios = {name: run_case(name, CASES[name], args.repeats) for name in args.cases}

@@ -34,7 +34,6 @@ if str(_REPO_ROOT) not in sys.path:
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from mi_keras.enums import Bound, MIDifference  # noqa: E402
@@ -45,13 +44,12 @@ from mi_keras.losses.selection import selection_masks  # noqa: E402
 from mi_keras.models.architectures import build_classifier  # noqa: E402
 from mi_keras.models import AdversarialModel  # noqa: E402
 from pipeline.components.builders import classifier_optimizer, mi_defense_model, training_attack  # noqa: E402
-from pipeline.components.classifier_training import BEST_FILE, HISTORY_FILE  # noqa: E402
+from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles  # noqa: E402
 from pipeline.components.stage_data import StageData  # noqa: E402
 from pipeline.orchestration.config import load_config, with_overrides  # noqa: E402
 from pipeline.orchestration.runner import PipelineRunner  # noqa: E402
 from pipeline.orchestration.stage import StageName  # noqa: E402
 from pipeline.stages import all_stages  # noqa: E402
-from pipeline.stages.estimators import ADVERSARIAL_FILE, NATURAL_FILE  # noqa: E402
 
 # Each remedy as --set assignments on top of lambda 0.1 (docs/lambda.md explains them).
 REMEDIES = {
@@ -84,12 +82,12 @@ def term_gradients(model, x, y, seed: int) -> dict:
         mi = model._mi_terms(clean_logits, adversarial_logits, context)
         selected = selection_masks(clean_logits, adversarial_logits, y, model.selection)["fooled"]
         terms = {"cross_entropy": tf.reduce_mean(base_loss(model.base_loss, clean_logits, adversarial_logits, y, model.beta))}
-        terms["cosines"] = tf.abs(1.0 - batch_cosine(mi["natural_clean"] * selected, mi["natural_adversarial"] * selected)) + tf.abs(
-            1.0 - batch_cosine(mi["adversarial_clean"] * selected, mi["adversarial_adversarial"] * selected)
+        terms["cosines"] = tf.abs(1.0 - batch_cosine(mi.natural_mi_natural * selected, mi.natural_mi_adversarial * selected)) + tf.abs(
+            1.0 - batch_cosine(mi.adversarial_mi_natural * selected, mi.adversarial_mi_adversarial * selected)
         )
         for reduction in MIDifference:
             terms[f"difference_{reduction.value}"] = mi_difference(
-                mi["adversarial_adversarial"], mi["natural_adversarial"], selected, reduction
+                mi.adversarial_mi_adversarial, mi.natural_mi_adversarial, selected, reduction
             )
         index = context["positive_index"]
         infonce = {
@@ -130,8 +128,7 @@ def gradients(root: pathlib.Path, seeds: tuple[int, ...]) -> dict:
     config = with_overrides(load_config("quickstart"), ["train.lam=0.1"])
     result = PipelineRunner(all_stages(), config, root, verbose=0).run([StageName.PRETRAIN, StageName.ESTIMATORS])
     data = StageData(result.outputs[StageName.INGEST]["dataset"])
-    estimators = pathlib.Path(result.outputs[StageName.ESTIMATORS]["estimators"].uri)
-    paths = (estimators / NATURAL_FILE, estimators / ADVERSARIAL_FILE)
+    estimators = EstimatorFiles.of(result.outputs[StageName.ESTIMATORS]["estimators"])
     x, y = (array[:64] for array in data.arrays("train"))
     y = tf.constant(y)
     train = data.split("train", 64, seed=0).repeat()
@@ -148,11 +145,11 @@ def gradients(root: pathlib.Path, seeds: tuple[int, ...]) -> dict:
                 young.train_on_batch(*next(batches))
             done = steps
             measured[f"seed {seed}, after {steps} standard-AT steps"] = term_gradients(
-                mi_defense_model(config, classifier, paths, 1), x, y, seed
+                mi_defense_model(config, classifier, estimators, 1), x, y, seed
             )
-    trained = keras.saving.load_model(pathlib.Path(result.outputs[StageName.PRETRAIN]["model"].uri) / BEST_FILE)
-    measured["standard-AT classifier (trained)"] = term_gradients(mi_defense_model(config, trained, paths, 1), x, y, 0)
-    return {"config": "quickstart", "batch": 64, "estimators": str(estimators), "measurements": measured}
+    trained = keras.saving.load_model(ClassifierFiles.of(result.outputs[StageName.PRETRAIN]["model"]).best)
+    measured["standard-AT classifier (trained)"] = term_gradients(mi_defense_model(config, trained, estimators, 1), x, y, 0)
+    return {"config": "quickstart", "batch": 64, "estimators": str(estimators.directory), "measurements": measured}
 
 
 def curves(root: pathlib.Path, epochs: int | None) -> dict:
@@ -164,7 +161,7 @@ def curves(root: pathlib.Path, epochs: int | None) -> dict:
         config = with_overrides(load_config("quickstart"), assignments)
         print(f"[lambda] {name}: {' '.join(assignments)}", flush=True)
         result = PipelineRunner(all_stages(), config, root, verbose=0).run([StageName.TRAIN])
-        history = json.loads((pathlib.Path(result.outputs[StageName.TRAIN]["model"].uri) / HISTORY_FILE).read_text())
+        history = ClassifierFiles.of(result.outputs[StageName.TRAIN]["model"]).read_history()
         out[name] = {
             "overrides": assignments,
             "val_clean_accuracy": [row["val_clean_accuracy"] for row in history],

@@ -200,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
         tuner_id = os.environ["KERASTUNER_TUNER_ID"]
-        run_tuner_worker(config, inputs, work_dir, runner.root / "tensorboard" / f"tune-{tuner_id}", runner.verbose)
+        view = runner.stages[StageName.TUNE].config_view(config)  # what the chief's tune stage reads
+        run_tuner_worker(view, inputs, work_dir, runner.root / "tensorboard" / f"tune-{tuner_id}", runner.verbose)
         print(f"[tune] KerasTuner worker {tuner_id}: the search is over")
         return 0
     command = shlex.join(["python", "pipeline/run.py", *(argv if argv is not None else sys.argv[1:])])

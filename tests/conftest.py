@@ -48,3 +48,22 @@ def digits_classifier():
     from toy_models import trained_digits_classifier
 
     return trained_digits_classifier()
+
+
+def _global_dtype_policy(name: str):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    yield
+    keras.config.set_dtype_policy(previous)
+
+
+@pytest.fixture
+def mixed_float16_policy():
+    """Keras' global policy is ``mixed_float16`` during the test."""
+    yield from _global_dtype_policy("mixed_float16")
+
+
+@pytest.fixture
+def bfloat16_policy():
+    """Keras' global policy is ``mixed_bfloat16`` during the test."""
+    yield from _global_dtype_policy("mixed_bfloat16")

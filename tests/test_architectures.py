@@ -100,14 +100,6 @@ def changed_paths(model, before, weights=None):
     }
 
 
-@pytest.fixture
-def mixed_float16_policy():
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16")
-    yield
-    keras.config.set_dtype_policy(previous)
-
-
 @pytest.mark.parametrize(
     "name, input_shape, options, expected, reference",
     PYTORCH_REFERENCES,

@@ -10,8 +10,8 @@ import tensorflow as tf
 from mi_keras.attacks.apgd import APGD, checkpoint_schedule
 from mi_keras.attacks.apgd_targeted import APGDTargeted, ranked_target
 from mi_keras.attacks.geometry import perturbation_norm
-from mi_keras.attacks.objectives import cross_entropy
 from mi_keras.attacks.pgd import PGD
+from mi_keras.objectives import cross_entropy
 from toy_models import L2_EPS, LINF_EPS, accuracy
 
 def test_checkpoints_match_the_paper_for_100_iterations():

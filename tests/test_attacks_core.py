@@ -16,8 +16,8 @@ from sklearn.datasets import load_digits
 from mi_keras.attacks import FGSM, PGD, CWLinf
 from mi_keras.attacks.attack import Attack
 from mi_keras.attacks.geometry import random_start
-from mi_keras.attacks.objectives import cross_entropy, margin
 from mi_keras.enums import RandomStart, ThreatModel
+from mi_keras.objectives import cross_entropy, margin
 
 TOLERANCE = 1e-6
 EPS = {ThreatModel.LINF: 0.1, ThreatModel.L2: 1.0}  # FWA has its own tests
@@ -321,14 +321,6 @@ def test_attack_runs_the_model_in_inference_mode(trained):
     first = attack(with_dropout, x, y)
     np.testing.assert_array_equal(first, attack(with_dropout, x, y))
     np.testing.assert_allclose(first, attack(model, x, y), atol=1e-6)
-
-
-@pytest.fixture
-def bfloat16_policy():
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    yield
-    keras.config.set_dtype_policy(previous)
 
 
 @pytest.mark.parametrize("threat_model", list(EPS))  # the norm balls

@@ -11,8 +11,8 @@ from toy_models import L2_EPS, LINF_EPS, accuracy
 from mi_keras.attacks.cw_l2 import CWL2
 from mi_keras.attacks.ddn import DDN
 from mi_keras.attacks.geometry import perturbation_norm
-from mi_keras.attacks.objectives import margin
 from mi_keras.attacks.ti_dim import TIDIM, gaussian_kernel
+from mi_keras.objectives import margin
 
 
 def run(attack, model, x, y):

@@ -9,9 +9,9 @@ import tensorflow as tf
 from toy_models import L2_EPS, LINF_EPS, accuracy
 
 from mi_keras.attacks.geometry import perturbation_norm
-from mi_keras.attacks.objectives import margin
 from mi_keras.attacks.pgd import PGD
 from mi_keras.attacks.square import Square, _eta, schedule_level
+from mi_keras.objectives import margin
 
 
 def zero_gradient_copy(model) -> keras.Model:

@@ -190,18 +190,18 @@ def test_label_beyond_declared_classes(tmp_path, monkeypatch):
     )
 
 
-def test_label_beyond_num_classes_argument(tmp_path, monkeypatch):
+def idx_with_bad_label(tmp_path, index: int, label: int):
+    """A 10-class IDX folder whose training label ``index`` is ``label``: its spec and label file."""
     labels = np.arange(30) % 10
-    labels[3] = 12
+    labels[index] = label
     folder = write_idx_folder(tmp_path / "mnist", labels=labels)
+    return f"idx:{folder}", folder / "train-labels-idx1-ubyte"
+
+
+def test_label_beyond_num_classes_argument(tmp_path, monkeypatch):
+    spec, label_file = idx_with_bad_label(tmp_path, 3, 12)
     expect_data_error(
-        tmp_path,
-        monkeypatch,
-        f"idx:{folder}",
-        folder / "train-labels-idx1-ubyte",
-        "label 12 at index 3",
-        "outside [0, 10)",
-        num_classes=10,
+        tmp_path, monkeypatch, spec, label_file, "label 12 at index 3", "outside [0, 10)", num_classes=10
     )
 
 
@@ -217,17 +217,8 @@ def test_negative_label(tmp_path, monkeypatch):
 
 def test_stray_label_with_inferred_classes(tmp_path, monkeypatch):
     """A corrupt label 200 in a 10-class file: inferred classes 10..199 have no examples."""
-    labels = np.arange(30) % 10
-    labels[7] = 200
-    folder = write_idx_folder(tmp_path / "mnist", labels=labels)
-    expect_data_error(
-        tmp_path,
-        monkeypatch,
-        f"idx:{folder}",
-        folder / "train-labels-idx1-ubyte",
-        "outside [0, classes)",
-        "have no examples",
-    )
+    spec, label_file = idx_with_bad_label(tmp_path, 7, 200)
+    expect_data_error(tmp_path, monkeypatch, spec, label_file, "outside [0, classes)", "have no examples")
 
 
 # ---- NaN and values out of range -----------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 
 from cluster_processes import free_ports, processes, start, wait_all
 from pipeline import run
+from tiny_pipeline import TINY_UPSTREAM
 
 RUN_PY = str(pathlib.Path(__file__).resolve().parents[1] / "pipeline" / "run.py")
 TRIALS = 4
@@ -18,12 +19,7 @@ SETTINGS = [
     "attack.steps=2",
     "data.validation_size=0.02",
     "data.take=96",
-    "data.test_take=32",
-    "pretrain.epochs=1",
-    "pretrain.batch_size=32",
-    "estimators.epochs=1",
-    "estimators.batch_size=32",
-    "estimators.units=8",
+    *TINY_UPSTREAM,
     "train.batch_size=32",
     f"tune.max_trials={TRIALS}",
     "tune.epochs=1",

@@ -76,3 +76,21 @@ def test_the_ingest_record_and_the_report_hash_a_split_alike(tmp_path):
     assert recorded["num_examples"]["train"] > 1024, "the ingest hashes batches of 1,024: take more"
     for split in ("train", "test"):
         assert DataSlice(*StageData(artifact).arrays(split), "").sha256() == recorded["sha256"][split], split
+
+
+def test_evaluation_split_merges_a_last_batch_of_one(tmp_path):
+    """The pipeline's validation batches follow `batch_bounds`, as the MI probe's do."""
+    from mi_keras.mi.bounds import batch_bounds
+
+    description = {"loader": loader_arguments(DataConfig(), None), "info": {}}
+    (tmp_path / DESCRIPTION_FILE).write_text(json.dumps(description))
+    artifact = Artifact(name="dataset", type=ArtifactType.DATASET, uri=str(tmp_path))
+    x, y = StageData(artifact).arrays("validation")
+    description["num_examples"] = {"validation": len(y)}
+    (tmp_path / DESCRIPTION_FILE).write_text(json.dumps(description))
+    batch_size = next(b for b in range(2, len(y)) if len(y) % b == 1 and len(y) // b >= 2)
+    batches = list(StageData(artifact).evaluation_split("validation", batch_size))
+    assert [len(labels) for _, labels in batches] == [end - begin for begin, end in batch_bounds(len(y), batch_size)]
+    assert min(len(labels) for _, labels in batches) >= 2
+    np.testing.assert_array_equal(np.concatenate([labels for _, labels in batches]), y)
+    np.testing.assert_array_equal(np.concatenate([images for images, _ in batches]), x)

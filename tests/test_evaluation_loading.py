@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mi_keras.evaluation import LoadedClassifier, ModelKind, RobustnessSuite, validate_report
+from mi_keras.evaluation import (
+    AttackSpec,
+    LoadedClassifier,
+    ModelKind,
+    RobustnessSuite,
+    save_report_next_to_model,
+    validate_report,
+)
 from mi_keras.evaluation.__main__ import main
 from mi_keras.export import export_classifier
 
@@ -73,17 +80,17 @@ def test_saved_models_load_with_gradients_and_evaluate_like_the_keras_model(
     )
     in_memory = suite.evaluate(tiny_model, (x, y))
     saved = suite.evaluate(ours, (x, y))
-    for name in ("FGSM", "PGD-20"):
+    for spec in (AttackSpec.FGSM, AttackSpec.PGD20):
         assert (
-            saved.result(name, 0.1).robust_accuracy == in_memory.result(name, 0.1).robust_accuracy
+            saved.result(spec, 0.1).robust_accuracy == in_memory.result(spec, 0.1).robust_accuracy
         )
     assert saved.model["kind"] == "saved_model" and saved.model["output_key"] == "logits"
     assert saved.model["name"] == "ours/1"
-    written = saved.save_next_to_model()
+    written = save_report_next_to_model(saved)
     assert written == str(tmp_path / "ours" / "1" / "assets" / "robustness.json")
     assert sorted(path.name for path in (tmp_path / "ours").iterdir()) == ["1"], "nothing beside the version"
     validate_report(json.load(open(written)))
-    assert in_memory.save_next_to_model() is None
+    assert save_report_next_to_model(in_memory) is None
 
 
 def test_foreign_saved_model_needs_its_output_named(tiny_model, tiny_data, tmp_path):

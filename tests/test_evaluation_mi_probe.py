@@ -11,14 +11,13 @@ import pytest
 from mi_keras.attacks import FGSM
 from mi_keras.evaluation.mi_probe import MEASUREMENTS, MIProbe, batch_bounds
 from mi_keras.mi import MIEstimator
+from toy_models import tiny_probe_classifier
 
 
 @pytest.fixture(scope="module")
 def parts():
     keras.utils.set_random_seed(11)
-    inputs = keras.Input((8, 8, 1))
-    hidden = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
-    classifier = keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Flatten()(hidden)))
+    classifier = tiny_probe_classifier()
     natural = MIEstimator.for_classifier(input_shape=(8, 8, 1), num_classes=4, units=16)
     adversarial = MIEstimator.for_classifier(input_shape=(8, 8, 1), num_classes=4, units=16)
     rng = np.random.default_rng(5)

@@ -12,12 +12,15 @@ from sklearn.datasets import load_digits
 
 from mi_keras.attacks import FGSM
 from mi_keras.evaluation import (
+    AttackSpec,
     CheckStatus,
     GradientMaskingChecker,
     MaskingCheck,
     RobustnessReport,
     RobustnessSuite,
     evaluate_robustness,
+    report_markdown,
+    save_report,
     validate_report,
 )
 from mi_keras.evaluation import report as report_module
@@ -87,10 +90,23 @@ def _masked(model: keras.Model) -> keras.Model:
 def test_report_json_has_the_documented_schema(report):
     payload = json.loads(report.to_json())
     validate_report(payload)
-    for key in report_module._SCHEMA:
-        assert f'"{key}"' in report_module.__doc__, (
-            f"{key} is not documented in the module docstring"
-        )
+    # One source: the schema is derived from the declarations, and each declares its keys.
+    schema = report_module.report_schema()
+    assert set(schema) == set(payload) and set(schema["model"]) == set(payload["model"])
+    owners = [
+        report_module.RobustnessReport,
+        report_module.AttackResult,
+        report_module.EnsembleResult,
+        report_module.MaskingCheckResult,
+        report_module.ModelDescription,
+        report_module.DataDescription,
+        report_module.Timings,
+        report_module.Versions,
+    ]
+    for owner in owners:
+        for key in report_module.json_fields(owner):
+            assert f"{key}:" in owner.__doc__, f"{owner.__name__}.{key} is not documented in its docstring"
+    assert "masking_passed:" in report_module.RobustnessReport.__doc__
     assert [r["name"] for r in payload["results"]] == ["FGSM", "PGD-20", "PGD-40", "CW-inf"] * 2
     assert payload["results"][2]["config"]["steps"] == 40
     assert payload["data"]["n_examples"] == 128 and len(payload["data"]["sha256"]) == 64
@@ -113,7 +129,7 @@ def test_report_json_has_the_documented_schema(report):
 
 
 def test_markdown_and_plots_are_written(report, tmp_path):
-    paths = report.save(tmp_path / "report")
+    paths = save_report(report, tmp_path / "report")
     assert set(paths) == {"json", "markdown", "accuracy_plot", "examples_plot"}
     for key in ("accuracy_plot", "examples_plot"):
         with open(paths[key], "rb") as file:
@@ -121,7 +137,7 @@ def test_markdown_and_plots_are_written(report, tmp_path):
         assert content[:8] == b"\x89PNG\r\n\x1a\n" and len(content) > 5000
     markdown = open(paths["markdown"]).read()
     assert "| eps | clean | FGSM | PGD-20 | PGD-40 | CW-inf | ensemble |" in markdown
-    pgd40 = report.result("PGD-40", 0.2).robust_accuracy
+    pgd40 = report.result(AttackSpec.PGD40, 0.2).robust_accuracy
     assert f"{100 * pgd40:.2f}" in markdown
     validate_report(json.load(open(paths["json"])))
 
@@ -129,7 +145,7 @@ def test_markdown_and_plots_are_written(report, tmp_path):
 def test_attacks_lower_accuracy_and_ensemble_is_the_minimum(report, trained_model, digits):
     assert report.clean_accuracy > 0.8
     for eps in EPS:
-        attacked = [report.result(name, eps).robust_accuracy for name in report.attack_names]
+        attacked = [report.result(spec, eps).robust_accuracy for spec in report.attacks]
         ensemble = next(entry for entry in report.ensemble if entry.eps == eps)
         assert ensemble.robust_accuracy <= min(attacked)
         assert max(attacked) < report.clean_accuracy
@@ -145,9 +161,9 @@ def test_attacks_lower_accuracy_and_ensemble_is_the_minimum(report, trained_mode
         masking_checker=CHECKER,
         masking_checks=False,
     )
-    assert fgsm_only.ensemble[0].robust_accuracy == fgsm_only.result("FGSM", 0.2).robust_accuracy
+    assert fgsm_only.ensemble[0].robust_accuracy == fgsm_only.result(AttackSpec.FGSM, 0.2).robust_accuracy
     assert (
-        fgsm_only.result("FGSM", 0.2).robust_accuracy == report.result("FGSM", 0.2).robust_accuracy
+        fgsm_only.result(AttackSpec.FGSM, 0.2).robust_accuracy == report.result(AttackSpec.FGSM, 0.2).robust_accuracy
     )
 
 
@@ -157,7 +173,7 @@ def test_autoattack_reports_its_attacks_and_bounds_the_ensemble(trained_model, d
         [0.1], attacks="square,autoattack", batch_size=32, progress=False, masking_checks=False
     )
     report = suite.evaluate(trained_model, (x[:32], y[:32]))
-    auto_attack = report.result("AutoAttack", 0.1)
+    auto_attack = report.result(AttackSpec.AUTOATTACK, 0.1)
     after = auto_attack.details["robust_accuracy_after"]
     assert list(after) == ["apgd-ce", "apgd-t", "fab-t", "square"]
     cumulative = list(after.values())
@@ -165,7 +181,7 @@ def test_autoattack_reports_its_attacks_and_bounds_the_ensemble(trained_model, d
     assert after["square"] == auto_attack.robust_accuracy
     assert auto_attack.config["version"] == "standard" and auto_attack.config["steps"] == 100
     assert report.ensemble[0].robust_accuracy <= min(
-        auto_attack.robust_accuracy, report.result("Square", 0.1).robust_accuracy
+        auto_attack.robust_accuracy, report.result(AttackSpec.SQUARE, 0.1).robust_accuracy
     )
     assert auto_attack.robust_accuracy < report.clean_accuracy
 
@@ -190,12 +206,12 @@ def test_every_attack_spec_runs_inside_its_ball(trained_model, digits, threat_mo
     )
     report = suite.evaluate(trained_model, (x, y))
     assert len(report.results) == len(attacks.split(","))
-    for name, (images, _) in report.adversarial_examples.items():
+    for spec, (images, _) in report.adversarial_examples.items():
         delta = (images - x).reshape(len(x), -1)
         norms = np.abs(delta).max(-1) if threat_model == "Linf" else np.linalg.norm(delta, axis=-1)
-        assert norms.max() <= eps + 1e-5, name
-        assert images.min() >= 0.0 and images.max() <= 1.0, name
-        assert report.result(name, eps).robust_accuracy <= report.clean_accuracy, name
+        assert norms.max() <= eps + 1e-5, spec
+        assert images.min() >= 0.0 and images.max() <= 1.0, spec
+        assert report.result(spec, eps).robust_accuracy <= report.clean_accuracy, spec
 
 
 def test_same_seed_gives_the_same_numbers(trained_model, digits):
@@ -207,8 +223,8 @@ def test_same_seed_gives_the_same_numbers(trained_model, digits):
         )
         result = suite.evaluate(trained_model, test)
         return (
-            result.result("PGD-20", 0.15).robust_accuracy,
-            result.adversarial_examples["PGD-20"][0],
+            result.result(AttackSpec.PGD20, 0.15).robust_accuracy,
+            result.adversarial_examples[AttackSpec.PGD20][0],
         )
 
     accuracy_a, images_a = run(seed=0)
@@ -222,10 +238,10 @@ def test_same_seed_gives_the_same_numbers(trained_model, digits):
 def test_masking_checks_pass_on_a_normally_trained_model(report):
     statuses = {check.name: check.status for check in report.masking_checks}
     assert set(statuses) == {check.value for check in MaskingCheck}
-    assert CheckStatus.FAILED.value not in statuses.values(), report.to_markdown()
+    assert CheckStatus.FAILED.value not in statuses.values(), report_markdown(report)
     assert statuses[MaskingCheck.NON_ZERO_GRADIENT.value] == CheckStatus.PASSED.value
     assert statuses[MaskingCheck.DECREASES_WITH_EPS.value] == CheckStatus.PASSED.value
-    assert report.masking_passed and "WARNING" not in report.to_markdown()
+    assert report.masking_passed and "WARNING" not in report_markdown(report)
 
 
 def test_masking_checks_flag_a_stop_gradient_model(trained_model, digits, caplog):
@@ -246,7 +262,7 @@ def test_masking_checks_flag_a_stop_gradient_model(trained_model, digits, caplog
     assert statuses[MaskingCheck.NON_ZERO_GRADIENT.value] == CheckStatus.FAILED.value
     assert statuses[MaskingCheck.BLACK_BOX_NOT_STRONGER.value] == CheckStatus.FAILED.value
     assert not report.masking_passed
-    assert "WARNING: gradient masking suspected" in report.to_markdown()
+    assert "WARNING: gradient masking suspected" in report_markdown(report)
     assert any("non_zero_gradient FAILED" in message for message in caplog.messages)
     assert json.loads(report.to_json())["masking_passed"] is False
 
@@ -282,10 +298,11 @@ def test_transfer_scores_the_target_on_the_surrogate_examples(trained_model, dig
         masking_checker=CHECKER,
     )
     report = suite.evaluate(target, (x, y))
-    transfer = report.result("Transfer (PGD-40)", 0.2)
+    transfer = report.result(AttackSpec.TRANSFER, 0.2)
+    assert transfer.name == "Transfer (PGD-40)"
     assert not transfer.white_box and transfer.config["surrogate"]["name"] == trained_model.name
     assert transfer.details["surrogate_accuracy_on_x_adv"] < transfer.robust_accuracy
-    assert report.result("PGD-40", 0.2).robust_accuracy < transfer.robust_accuracy
+    assert report.result(AttackSpec.PGD40, 0.2).robust_accuracy < transfer.robust_accuracy
     black_box = next(
         c for c in report.masking_checks if c.name == MaskingCheck.BLACK_BOX_NOT_STRONGER.value
     )

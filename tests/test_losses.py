@@ -1,8 +1,8 @@
 """Losses against NumPy re-computations of the published formulas.
 
-MIAT's loss (Eq. 8, miat-reference.md 4.2), the selection masks (Eq. 6), TRADES (Zhang et al.,
-2019), MART (Wang et al., 2020) and the stage-1 estimator objectives (miat-reference.md 3.3
-and 3.4). Every reference is computed in float64 NumPy, independently of the library.
+MIAT's loss (Eq. 8, docs/method.md section 7), the selection masks (Eq. 6), TRADES (Zhang et al.,
+2019), MART (Wang et al., 2020) and the stage-1 estimator objectives (docs/method.md
+section 6). Every reference is computed in float64 NumPy, independently of the library.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from mi_keras.losses import (
     trades_loss,
 )
 from mi_keras.losses.batch_statistics import batch_cosine
+from mi_keras.mi import MITerms
 
 BATCH, CLASSES = 12, 5
-MI_KEYS = ("natural_clean", "natural_adversarial", "adversarial_adversarial", "adversarial_clean")
+MI_KEYS = MITerms._fields
 
 
 def numpy_cosine(u: np.ndarray, v: np.ndarray) -> float:
@@ -66,12 +67,13 @@ def selected_mask(rng) -> np.ndarray:
 @pytest.mark.parametrize("lam", [0.0, 0.1, 2.0])
 def test_miat_loss_matches_numpy(rng, mi_values, lam):
     selected = selected_mask(rng)
-    a, b = mi_values["natural_clean"], mi_values["natural_adversarial"]
-    c, d = mi_values["adversarial_adversarial"], mi_values["adversarial_clean"]
+    a, b = mi_values["natural_mi_natural"], mi_values["natural_mi_adversarial"]
+    c, d = mi_values["adversarial_mi_adversarial"], mi_values["adversarial_mi_natural"]
     a64, b64, c64, d64, m = (np.float64(v) for v in (a, b, c, d, selected))
     expected = abs(1.0 - numpy_cosine(a64 * m, b64 * m)) + abs(1.0 - numpy_cosine(d64 * m, c64 * m))
     expected += lam * np.mean((c64 - b64)[m > 0])
-    got = miat_loss(a, b, c, d, selected, lam)
+    terms = MITerms(natural_mi_natural=a, natural_mi_adversarial=b, adversarial_mi_natural=d, adversarial_mi_adversarial=c)
+    got = miat_loss(terms, selected, lam)
     np.testing.assert_allclose(float(got), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -81,15 +83,15 @@ def test_miat_loss_ignores_unselected_samples(rng, mi_values):
         key: np.where(selected > 0, value, 100.0 * value).astype("float32")
         for key, value in mi_values.items()
     }
-    original = miat_loss(*(mi_values[key] for key in MI_KEYS), selected, 0.3)
-    after_change = miat_loss(*(changed[key] for key in MI_KEYS), selected, 0.3)
+    original = miat_loss(MITerms(**mi_values), selected, 0.3)
+    after_change = miat_loss(MITerms(**changed), selected, 0.3)
     np.testing.assert_allclose(float(after_change), float(original), rtol=1e-6)
 
 
 def test_miat_loss_is_zero_with_zero_gradient_when_nothing_is_selected(mi_values):
     variables = [tf.Variable(mi_values[key]) for key in MI_KEYS]
     with tf.GradientTape() as tape:
-        loss = miat_loss(*variables, tf.zeros([BATCH]), lam=0.5)
+        loss = miat_loss(MITerms(*variables), tf.zeros([BATCH]), lam=0.5)
     assert float(loss) == 0.0
     for gradient in tape.gradient(loss, variables):
         values = tf.convert_to_tensor(gradient).numpy()
@@ -101,7 +103,7 @@ def test_miat_loss_gradient_is_finite_with_one_selected_sample(mi_values):
     selected[3] = 1.0
     variables = [tf.Variable(mi_values[key]) for key in MI_KEYS]
     with tf.GradientTape() as tape:
-        loss = miat_loss(*variables, selected, lam=0.5)
+        loss = miat_loss(MITerms(*variables), selected, lam=0.5)
     assert np.isfinite(float(loss))
     for gradient in tape.gradient(loss, variables):
         assert np.all(np.isfinite(tf.convert_to_tensor(gradient).numpy()))
@@ -194,6 +196,7 @@ def masks_from(
     adversarial_correct = adversarial_correct.astype("float32")
     return {
         "natural_correct": natural_correct,
+        "adversarial_correct": adversarial_correct,
         "robust": natural_correct * adversarial_correct,
         "fooled": natural_correct * (1.0 - adversarial_correct),
     }
@@ -202,10 +205,10 @@ def masks_from(
 def numpy_contrastive(
     mi: dict[str, np.ndarray], masks: dict[str, np.ndarray]
 ) -> tuple[float, float]:
-    """miat-reference.md 3.3, written on D = -I, for a batch with robust and fooled samples."""
-    d_n_clean, d_n_adv = -np.float64(mi["natural_clean"]), -np.float64(mi["natural_adversarial"])
-    d_a_adv, d_a_clean = -np.float64(mi["adversarial_adversarial"]), -np.float64(
-        mi["adversarial_clean"]
+    """docs/method.md section 6 (contrastive), written on D = -I, for a batch with robust and fooled samples."""
+    d_n_clean, d_n_adv = -np.float64(mi["natural_mi_natural"]), -np.float64(mi["natural_mi_adversarial"])
+    d_a_adv, d_a_clean = -np.float64(mi["adversarial_mi_adversarial"]), -np.float64(
+        mi["adversarial_mi_natural"]
     )
     c, r, w = (np.float64(masks[key]) for key in ("natural_correct", "robust", "fooled"))
     natural_r = (
@@ -224,9 +227,7 @@ def test_contrastive_objective_matches_numpy(mi_values):
     natural_correct = np.arange(BATCH) < 8
     adversarial_correct = np.arange(BATCH) % 2 == 0  # 4 robust, 4 fooled among the correct
     masks = masks_from(natural_correct, adversarial_correct)
-    natural, adversarial = estimator_objectives(
-        EstimatorObjective.CONTRASTIVE, mi_values, masks, (~adversarial_correct).astype("float32")
-    )
+    natural, adversarial = estimator_objectives(EstimatorObjective.CONTRASTIVE, MITerms(**mi_values), masks)
     expected_natural, expected_adversarial = numpy_contrastive(mi_values, masks)
     assert np.isfinite(float(natural)) and np.isfinite(float(adversarial))
     np.testing.assert_allclose(float(natural), expected_natural, rtol=1e-5, atol=1e-5)
@@ -236,12 +237,10 @@ def test_contrastive_objective_matches_numpy(mi_values):
 def test_mim_objective_matches_numpy(mi_values):
     natural_correct = np.arange(BATCH) < 8
     adversarial_wrong = (np.arange(BATCH) % 3 == 0).astype("float32")
-    masks = masks_from(natural_correct, np.ones(BATCH, bool))
-    natural, adversarial = estimator_objectives(
-        EstimatorObjective.MIM, mi_values, masks, adversarial_wrong
-    )
-    natural_mi = np.float64(mi_values["natural_clean"])
-    adversarial_mi = np.float64(mi_values["adversarial_adversarial"])
+    masks = masks_from(natural_correct, adversarial_wrong == 0)
+    natural, adversarial = estimator_objectives(EstimatorObjective.MIM, MITerms(**mi_values), masks)
+    natural_mi = np.float64(mi_values["natural_mi_natural"])
+    adversarial_mi = np.float64(mi_values["adversarial_mi_adversarial"])
     expected_natural = -np.mean(natural_mi[natural_correct])
     expected_adversarial = -np.mean(adversarial_mi[adversarial_wrong > 0])
     np.testing.assert_allclose(float(natural), expected_natural, rtol=1e-5)
@@ -251,14 +250,12 @@ def test_mim_objective_matches_numpy(mi_values):
 @pytest.mark.parametrize("objective", list(EstimatorObjective))
 def test_objectives_fall_back_to_the_batch_mean_of_d(mi_values, objective):
     """With no naturally-correct (and, for MIM, no adversarially-wrong) sample."""
-    masks = masks_from(np.zeros(BATCH, bool), np.zeros(BATCH, bool))
+    masks = masks_from(np.zeros(BATCH, bool), np.ones(BATCH, bool))  # none wrong on x_adv either
     variables = {key: tf.Variable(value) for key, value in mi_values.items()}
     with tf.GradientTape() as tape:
-        natural, adversarial = estimator_objectives(
-            objective, variables, masks, np.zeros(BATCH, "float32")
-        )
-    natural_mi = np.float64(mi_values["natural_clean"])
-    adversarial_mi = np.float64(mi_values["adversarial_adversarial"])
+        natural, adversarial = estimator_objectives(objective, MITerms(**variables), masks)
+    natural_mi = np.float64(mi_values["natural_mi_natural"])
+    adversarial_mi = np.float64(mi_values["adversarial_mi_adversarial"])
     np.testing.assert_allclose(float(natural), -np.mean(natural_mi), rtol=1e-5)
     np.testing.assert_allclose(float(adversarial), -np.mean(adversarial_mi), rtol=1e-5)
     gradients = tape.gradient(natural + adversarial, list(variables.values()))
@@ -272,10 +269,9 @@ def test_objectives_are_finite_when_only_some_masks_are_empty(mi_values, objecti
     """Correct samples exist but none is fooled (or none is robust): no NaN from empty cosines."""
     for adversarial_correct in (np.ones(BATCH, bool), np.zeros(BATCH, bool)):
         masks = masks_from(np.arange(BATCH) < 6, adversarial_correct)
-        wrong = (~adversarial_correct).astype("float32")
         variables = {key: tf.Variable(value) for key, value in mi_values.items()}
         with tf.GradientTape() as tape:
-            natural, adversarial = estimator_objectives(objective, variables, masks, wrong)
+            natural, adversarial = estimator_objectives(objective, MITerms(**variables), masks)
         assert np.isfinite(float(natural)) and np.isfinite(float(adversarial))
         for gradient in tape.gradient(natural + adversarial, list(variables.values())):
             if gradient is not None:

@@ -1,6 +1,6 @@
 """MI estimation: the per-sample bounds against NumPy, the estimator networks, and their config.
 
-The NumPy references below are written from miat-reference.md section 2.3, not from
+The NumPy references below are written from docs/method.md section 3, not from
 `mi_keras.mi.bounds`: ``s_ijk = <g_i, L_jk>``, positive ``s_iik``, negatives ``j != i``.
 """
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from mi_keras.export import read_metadata
 from pipeline import run
 from pipeline.orchestration.config import load_config
 from pipeline.orchestration.metadata_store import (
@@ -124,7 +125,7 @@ def test_every_stage_runs_and_records_its_artifacts(first_run):
 
     pushed = outputs["export"]["pushed_model"].path
     assert pushed.name == "1" and pushed.parent.name == "quickstart"
-    metadata = json.loads((pushed / "assets" / "metadata.json").read_text())
+    metadata = read_metadata(pushed)
     assert metadata["class_names"] == [str(digit) for digit in range(10)]
     assert metadata["input_shape"] == [8, 8, 1] and metadata["threat_model"] == "Linf"
     assert metadata["eps"] == pytest.approx(QUICKSTART_EPS) and metadata["config"]["train"]["epochs"] == 2

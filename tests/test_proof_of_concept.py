@@ -13,14 +13,13 @@ from mi_keras.evaluation import mi_probe, proof_of_concept
 from mi_keras.evaluation.data_slice import DataSlice
 from mi_keras.evaluation.standard_mi_probe import STANDARD_MEASUREMENTS, StandardMIProbe
 from mi_keras.mi import MIEstimator
+from toy_models import tiny_probe_classifier
 
 
 @pytest.fixture(scope="module")
 def parts():
     keras.utils.set_random_seed(3)
-    inputs = keras.Input((8, 8, 1))
-    hidden = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
-    classifier = keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Flatten()(hidden)))
+    classifier = tiny_probe_classifier()
     estimator = MIEstimator.for_classifier(input_shape=(8, 8, 1), num_classes=4, units=16)
     x = np.random.default_rng(2).uniform(size=(20, 8, 8, 1)).astype("float32")
     y = np.argmax(classifier.predict(x, verbose=0), -1).astype("int32")

@@ -13,17 +13,13 @@ import pytest
 
 from pipeline.orchestration.metadata_store import EventKind, MetadataStore
 from pipeline.orchestration.runner import METADATA_FILE
+from tiny_pipeline import TINY_UPSTREAM
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = [
     "deterministic=true",
     "data.take=128",
-    "data.test_take=32",
-    "pretrain.epochs=1",
-    "pretrain.batch_size=32",
-    "estimators.epochs=1",
-    "estimators.batch_size=32",
-    "estimators.units=8",
+    *TINY_UPSTREAM,
     "train.epochs=2",
     "train.batch_size=32",
 ]

@@ -115,17 +115,18 @@ def test_bad_arguments_raise():
 
 
 def test_the_pipeline_train_stage_builds_wmim_from_the_config(tmp_path):
+    from pipeline.components.artifacts import EstimatorFiles
     from pipeline.components.builders import mi_defense_model
     from pipeline.orchestration.config import load_config, validate, with_overrides
 
     config = with_overrides(load_config("quickstart"), ["train.method=wmim", "train.alpha=0.3"])
     validate(config)
     natural = MIEstimator.for_classifier(SHAPE, 10, units=16)
-    paths = (tmp_path / "natural.keras", tmp_path / "adversarial.keras")
-    for path in paths:
+    estimators = EstimatorFiles(tmp_path)
+    for path in (estimators.natural, estimators.adversarial):
         keras.saving.save_model(natural, path)
     classifier = make_model().classifier
-    model = mi_defense_model(config, classifier, paths, steps_per_epoch=10)
+    model = mi_defense_model(config, classifier, estimators, steps_per_epoch=10)
     assert isinstance(model, WMIMModel) and model.alpha == 0.3 and not model.train_estimator
     logits = classifier(np.zeros((4, *SHAPE), np.float32))
     x = np.random.default_rng(0).random((4, *SHAPE), dtype=np.float32)

@@ -34,3 +34,10 @@ def trained_digits_classifier():
 
 def accuracy(model, x, y) -> float:
     return float(np.mean(np.argmax(model(x, training=False), -1) == y))
+
+
+def tiny_probe_classifier() -> keras.Model:
+    """An untrained 8x8x1 -> 4-logit CNN, for the MI-probe tests (seed Keras first)."""
+    inputs = keras.Input((8, 8, 1))
+    hidden = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Flatten()(hidden)))

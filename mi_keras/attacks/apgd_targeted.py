@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from mi_keras.attacks.apgd import APGD
 from mi_keras.attacks.attack import positive_integer
-from mi_keras.attacks.objectives import targeted_dlr
 from mi_keras.enums import AttackLoss, ThreatModel
+from mi_keras.objectives import targeted_dlr
 
 
 def ranked_target(clean_logits: tf.Tensor, rank: tf.Tensor) -> tf.Tensor:

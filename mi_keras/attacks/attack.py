@@ -39,6 +39,9 @@ class Attack:
     """
 
     supported_threat_models: tuple[ThreatModel, ...] = (ThreatModel.LINF, ThreatModel.L2)
+    # Set by the attacks of a single ball (DDN, TI-DIM, FWA, CW-inf, CW-L2): it is their only
+    # supported threat model, their constructors take none and their configs carry none.
+    fixed_threat_model: ThreatModel | None = None
 
     def __init__(
         self,
@@ -51,8 +54,9 @@ class Attack:
             raise ValueError(f"`eps` must be > 0 (the radius of the threat-model ball); got {eps}.")
         self.eps = float(eps)
         self.threat_model = ThreatModel.parse(threat_model, "threat_model")
-        if self.threat_model not in self.supported_threat_models:
-            accepted = ", ".join(member.value for member in self.supported_threat_models)
+        supported = self.supported_threat_models if self.fixed_threat_model is None else (self.fixed_threat_model,)
+        if self.threat_model not in supported:
+            accepted = ", ".join(member.value for member in supported)
             raise ValueError(
                 f"{type(self).__name__} bounds the threat model(s) {accepted}; "
                 f"got {self.threat_model.value!r}."
@@ -81,12 +85,10 @@ class Attack:
         raise NotImplementedError(f"{type(self).__name__} must implement `perturb`.")
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            "eps": self.eps,
-            "threat_model": self.threat_model.value,
-            "seed": self.seed,
-            "name": self.name,
-        }
+        config = {"eps": self.eps, "threat_model": self.threat_model.value, "seed": self.seed, "name": self.name}
+        if self.fixed_threat_model is not None:
+            del config["threat_model"]
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]):
@@ -97,9 +99,10 @@ class Attack:
         return f"{type(self).__name__}({args})"
 
 
-def logits_of(model, x: tf.Tensor) -> tf.Tensor:
-    """The model's logits in inference mode, as float32 whatever the precision policy."""
-    return tf.cast(model(x, training=False), tf.float32)
+def logits_of(model, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+    """The model's logits (inference mode by default), as float32 whatever the precision
+    policy: objectives, losses and masks need full precision."""
+    return tf.cast(model(x, training=training), tf.float32)
 
 
 def positive_integer(value, argument: str) -> int:

@@ -26,14 +26,7 @@ class CWL2(MarginPGD):
     x_adv = CWL2(eps=0.5, steps=20)(model, images, labels)
     ```
 
-    Args:
-        eps: L2 ball radius.
-        step_size: step length, in (0, eps]; defaults to ``eps / 4``.
-        steps: iterations, >= 1.
-        random_start: ``"uniform"`` (in the ball), ``"normal"`` or ``"none"``.
-        restarts: independent runs; per sample the fooled (then highest-margin) run is kept.
-        seed: optional int for reproducible starts.
-        name: optional display name.
+    Its arguments are `MarginPGD`'s; ``eps`` is the L2 radius.
     """
 
     fixed_threat_model = ThreatModel.L2

@@ -16,8 +16,8 @@ from mi_keras.attacks.geometry import (
     random_normal,
     where_samples,
 )
-from mi_keras.attacks.objectives import cross_entropy
 from mi_keras.enums import ThreatModel
+from mi_keras.objectives import cross_entropy
 
 _TINY = 1e-12
 
@@ -57,6 +57,8 @@ class DDN(Attack):
         name: optional display name.
     """
 
+    fixed_threat_model = ThreatModel.L2
+
     def __init__(
         self,
         eps: float,
@@ -68,7 +70,7 @@ class DDN(Attack):
         seed: int | None = None,
         name: str | None = None,
     ):
-        super().__init__(eps=eps, threat_model=ThreatModel.L2, seed=seed, name=name)
+        super().__init__(eps=eps, threat_model=self.fixed_threat_model, seed=seed, name=name)
         self.steps = positive_integer(steps, "steps")
         if not 0.0 < gamma < 1.0:
             raise ValueError(f"`gamma` must be in (0, 1); got {gamma!r}.")
@@ -151,10 +153,8 @@ class DDN(Attack):
         return x + where_samples(found, best_delta, delta)
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        del config["threat_model"]
         return {
-            **config,
+            **super().get_config(),
             "steps": self.steps,
             "gamma": self.gamma,
             "init_norm": self.init_norm,

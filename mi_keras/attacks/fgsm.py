@@ -6,6 +6,7 @@ from typing import Any
 
 import keras
 
+from mi_keras.attacks.attack import Attack
 from mi_keras.attacks.pgd import PGD
 from mi_keras.enums import RandomStart, ThreatModel
 
@@ -38,9 +39,5 @@ class FGSM(PGD):
         )
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            "eps": self.eps,
-            "threat_model": self.threat_model.value,
-            "seed": self.seed,
-            "name": self.name,
-        }
+        # FGSM fixes every other PGD setting: its config is the base attack's.
+        return Attack.get_config(self)

@@ -8,7 +8,6 @@ import keras
 import tensorflow as tf
 
 from mi_keras.attacks.attack import Attack, logits_of, positive_integer
-from mi_keras.attacks.objectives import cross_entropy
 from mi_keras.attacks.transport import (
     identity_plan,
     project_plan,
@@ -16,6 +15,7 @@ from mi_keras.attacks.transport import (
     window_cost,
 )
 from mi_keras.enums import ThreatModel
+from mi_keras.objectives import cross_entropy
 
 
 @keras.saving.register_keras_serializable(package="mi_keras")
@@ -61,7 +61,7 @@ class FWA(Attack):
         name: optional display name.
     """
 
-    supported_threat_models = (ThreatModel.WASSERSTEIN,)
+    fixed_threat_model = ThreatModel.WASSERSTEIN
 
     def __init__(
         self,
@@ -76,7 +76,7 @@ class FWA(Attack):
         seed: int | None = None,
         name: str | None = None,
     ):
-        super().__init__(eps=eps, threat_model=ThreatModel.WASSERSTEIN, seed=seed, name=name)
+        super().__init__(eps=eps, threat_model=self.fixed_threat_model, seed=seed, name=name)
         self.step_size = float(step_size) if step_size is not None else self.eps / 4
         if self.step_size <= 0:
             raise ValueError(f"`step_size` must be > 0; got {self.step_size}.")
@@ -135,10 +135,8 @@ class FWA(Attack):
         return tf.clip_by_value(x_adv, 0.0, 1.0) if self.clip else x_adv
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        del config["threat_model"]
         return {
-            **config,
+            **super().get_config(),
             "step_size": self.step_size,
             "steps": self.steps,
             "kernel_size": self.kernel_size,

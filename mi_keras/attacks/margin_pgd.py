@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mi_keras.attacks.pgd import PGD
-from mi_keras.enums import AttackLoss, RandomStart, ThreatModel
+from mi_keras.enums import AttackLoss, RandomStart
 
 
 class MarginPGD(PGD):
@@ -22,8 +22,6 @@ class MarginPGD(PGD):
         seed: optional int for reproducible starts.
         name: optional display name.
     """
-
-    fixed_threat_model: ThreatModel
 
     def __init__(
         self,
@@ -49,5 +47,5 @@ class MarginPGD(PGD):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        del config["threat_model"], config["loss"]
+        del config["loss"]
         return config

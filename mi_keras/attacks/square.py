@@ -15,8 +15,8 @@ from mi_keras.attacks.geometry import (
     random_uniform,
     where_samples,
 )
-from mi_keras.attacks.objectives import margin
 from mi_keras.enums import ThreatModel
+from mi_keras.objectives import margin
 
 # The published schedule: p is halved after these iteration counts (out of 10,000).
 _P_HALVING_POINTS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)

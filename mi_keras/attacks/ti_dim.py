@@ -10,8 +10,8 @@ import tensorflow as tf
 
 from mi_keras.attacks.attack import Attack, logits_of, positive_integer
 from mi_keras.attacks.geometry import fold_seed, project, random_uniform
-from mi_keras.attacks.objectives import cross_entropy
 from mi_keras.enums import ThreatModel
+from mi_keras.objectives import cross_entropy
 
 # DIM's canvas: 299-pixel ImageNet inputs were resized into [299, 330) and padded to 330.
 _DEFAULT_CANVAS_RATIO = 330 / 299
@@ -66,6 +66,8 @@ class TIDIM(Attack):
         name: optional display name.
     """
 
+    fixed_threat_model = ThreatModel.LINF
+
     def __init__(
         self,
         eps: float,
@@ -80,7 +82,7 @@ class TIDIM(Attack):
         seed: int | None = None,
         name: str | None = None,
     ):
-        super().__init__(eps=eps, threat_model=ThreatModel.LINF, seed=seed, name=name)
+        super().__init__(eps=eps, threat_model=self.fixed_threat_model, seed=seed, name=name)
         self.step_size = float(step_size) if step_size is not None else self.eps / 4
         if self.step_size <= 0 or self.step_size > self.eps + 1e-12:
             raise ValueError(
@@ -158,10 +160,8 @@ class TIDIM(Attack):
         return x_adv
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        del config["threat_model"]
         return {
-            **config,
+            **super().get_config(),
             "step_size": self.step_size,
             "steps": self.steps,
             "momentum": self.momentum,

@@ -43,13 +43,7 @@ def read_idx_folder(folder: pathlib.Path, split: DatasetSplit) -> SourceData:
             f"image/label count mismatch: {images_path.name} holds {len(images)} images but "
             f"{labels_path.name} holds {len(labels)} labels.",
         )
-    return SourceData(
-        name=folder.name,
-        origin=str(images_path),
-        labels=labels,
-        images=images,
-        labels_origin=str(labels_path),
-    )
+    return SourceData.from_files(folder, images_path, images, labels_path, labels)
 
 
 def _find(folder: pathlib.Path, name: str) -> pathlib.Path:

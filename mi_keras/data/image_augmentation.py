@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import tensorflow as tf
 
 
 @keras.saving.register_keras_serializable(package="mi_keras")
@@ -13,15 +14,17 @@ class ImageAugmentation(keras.layers.Layer):
 
     This is the standard CIFAR augmentation of adversarial training (``RandomCrop(32,
     padding=4)`` and ``RandomHorizontalFlip()`` in the official MIAT code; Madry et al.,
-    2018, "Towards Deep Learning Models Resistant to Adversarial Attacks"), built from Keras
-    layers: `keras.layers.ZeroPadding2D`, `keras.layers.RandomCrop` and
-    `keras.layers.RandomFlip`. In inference mode it returns its input unchanged.
+    2018, "Towards Deep Learning Models Resistant to Adversarial Attacks"): a
+    `keras.layers.ZeroPadding2D`, then TensorFlow's stateless `tf.image.stateless_random_crop`
+    and `tf.image.stateless_random_flip_left_right`, whose seeds come from the caller or
+    from the layer's `keras.random.SeedGenerator`. In inference mode it returns its input
+    unchanged.
 
-    Keras' `RandomCrop` draws one offset per call, so `load_dataset` applies this layer to
-    one image at a time (a batch of one) to give each image its own crop. The same ``seed``
-    gives the same sequence of crops and flips; a ``seed`` tensor passed to the call makes
-    that call a pure function of it, which is how the input pipeline stays reproducible
-    whatever tf.data reads ahead.
+    The crop draws one offset per call, so `load_dataset` applies this layer to one image
+    at a time (a batch of one) to give each image its own crop; flips are drawn per image.
+    The same ``seed`` gives the same sequence of crops and flips; a ``seed`` tensor passed
+    to the call makes that call a pure function of it, which is how the input pipeline
+    stays reproducible whatever tf.data reads ahead.
 
     Example:
     ```python
@@ -59,13 +62,7 @@ class ImageAugmentation(keras.layers.Layer):
         self.horizontal_flip = horizontal_flip
         self.seed = seed
         self.pad = keras.layers.ZeroPadding2D(padding) if padding else None
-        self.crop = keras.layers.RandomCrop(height, width, seed=seed) if padding else None
-        # A different seed for the flip: two generators seeded alike would tie the flip
-        # decision to the crop offset.
-        flip_seed = None if seed is None else seed + 1
-        self.flip = (
-            keras.layers.RandomFlip("horizontal", seed=flip_seed) if horizontal_flip else None
-        )
+        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=True, seed=None):
         """Augments ``images`` in training mode.
@@ -74,29 +71,20 @@ class ImageAugmentation(keras.layers.Layer):
             images: ``[batch, height, width, channels]`` floats.
             training: False returns ``images`` unchanged.
             seed: optional int tensor of shape ``[2]``: one stream for the crop, one for the
-                flip. Without it the layers' own seed generators advance call after call.
+                flip. Without it the layer's seed generator advances call after call.
         """
         if not training:
-            # Keras' RandomCrop passes its input through at inference, which here would
-            # keep the padding: skip both instead.
             return images
-        if seed is not None:
-            self._reseed(seed)
+        if seed is None:
+            crop_seed, flip_seed = self.seed_generator.next(), self.seed_generator.next()
+        else:
+            seed = tf.cast(seed, tf.int64)
+            crop_seed, flip_seed = (tf.stack([stream, tf.zeros_like(stream)]) for stream in (seed[0], seed[1]))
         if self.pad is not None:
-            images = self.crop(self.pad(images), training=training)
-        if self.flip is not None:
-            images = self.flip(images, training=training)
+            images = tf.image.stateless_random_crop(self.pad(images), tf.shape(images), seed=crop_seed)
+        if self.horizontal_flip:
+            images = tf.image.stateless_random_flip_left_right(images, seed=flip_seed)
         return images
-
-    def _reseed(self, seed) -> None:
-        # Keras' random layers draw from the state of their SeedGenerator: writing the
-        # caller's seed there makes this call depend on that seed alone.
-        seed = keras.ops.cast(seed, "int64")
-        for layer, stream in ((self.crop, seed[0]), (self.flip, seed[1])):
-            if layer is not None:
-                layer.generator.state.assign(
-                    keras.ops.stack([stream, keras.ops.zeros_like(stream)])
-                )
 
     def compute_output_shape(self, input_shape):
         return input_shape

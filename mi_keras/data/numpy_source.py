@@ -78,13 +78,7 @@ def read_npy_folder(folder: pathlib.Path, split: DatasetSplit) -> SourceData:
     labels_path = folder / f"{stem}_labels.npy"
     images = _load_npy(images_path)
     labels = _load_npy(labels_path)
-    return SourceData(
-        name=folder.name,
-        origin=str(images_path),
-        labels=labels,
-        images=images,
-        labels_origin=str(labels_path),
-    )
+    return SourceData.from_files(folder, images_path, images, labels_path, labels)
 
 
 def _load_npy(path: pathlib.Path) -> np.ndarray:

@@ -43,6 +43,13 @@ class SourceData:
     pooled: bool = False
     labels_origin: str | None = None
 
+    @classmethod
+    def from_files(cls, folder, images_path, images: np.ndarray, labels_path, labels: np.ndarray) -> SourceData:
+        """In-memory examples read from an images file and a labels file of ``folder``."""
+        return cls(
+            name=folder.name, origin=str(images_path), labels=labels, images=images, labels_origin=str(labels_path)
+        )
+
     def __post_init__(self):
         if (self.images is None) == (self.stream is None):
             raise ValueError(

@@ -17,6 +17,7 @@ from mi_keras.evaluation.report import (
     RobustnessReport,
     validate_report,
 )
+from mi_keras.evaluation.report_files import report_markdown, save_report, save_report_next_to_model
 from mi_keras.evaluation.robustness_suite import RobustnessSuite, evaluate_robustness
 from mi_keras.evaluation.transfer import evaluate_transfer
 
@@ -38,5 +39,8 @@ __all__ = [
     "default_attacks",
     "evaluate_robustness",
     "evaluate_transfer",
+    "report_markdown",
+    "save_report",
+    "save_report_next_to_model",
     "validate_report",
 ]

@@ -24,6 +24,7 @@ from mi_keras.enums import ThreatModel
 from mi_keras.evaluation.attack_spec import AttackSpec, default_attacks, parse_attack_list
 from mi_keras.evaluation.cli_data import add_data_arguments, load_data
 from mi_keras.evaluation.gradient_masking import GradientMaskingChecker
+from mi_keras.evaluation.report_files import report_markdown
 from mi_keras.evaluation.robustness_suite import evaluate_robustness
 
 MASKING_FAILED_EXIT_CODE = 3
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         output_key=args.output_key,
         input_key=args.input_key,
     )
-    print(report.to_markdown())
+    print(report_markdown(report))
     if args.fail_on_masking and not report.masking_passed:
         return MASKING_FAILED_EXIT_CODE
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from mi_keras.attacks import FGSM, PGD, CWLinf
 from mi_keras.attacks.apgd import APGD
@@ -19,7 +20,7 @@ from mi_keras.enums import AttackLoss, ParsableEnum, RandomStart, ThreatModel
 
 
 class AttackSpec(ParsableEnum):
-    """A named evaluation attack with the protocol's settings (design.md, section 5).
+    """A named evaluation attack with the protocol's settings (docs/method.md, section 8).
 
     Clean accuracy is always measured (robust accuracy is defined relative to it), so it is
     not a member. ``TRANSFER`` crafts on a surrogate model (see `mi_keras.evaluation.transfer`).
@@ -52,23 +53,22 @@ class AttackSpec(ParsableEnum):
 
     @property
     def display_name(self) -> str:
-        return _DISPLAY_NAMES[self]
+        """The column title of reports and tables (``"PGD-40"``), also the built attack's name."""
+        return _ENTRIES[self].display_name
 
     @property
     def white_box(self) -> bool:
         """False for attacks that never read the target's gradient (Square, transfer)."""
-        return self not in (AttackSpec.SQUARE, AttackSpec.TRANSFER)
+        return _ENTRIES[self].white_box
 
     @property
     def threat_models(self) -> tuple[ThreatModel, ...]:
         """The suite threat models this attack runs in."""
-        return _THREAT_MODELS.get(self, (ThreatModel.LINF, ThreatModel.L2))
+        return _ENTRIES[self].threat_models
 
     def ball(self, threat_model: str | ThreatModel) -> ThreatModel:
         """The ball the attack bounds when run in a suite of ``threat_model``."""
-        if self in (AttackSpec.FWA10, AttackSpec.FWA40):
-            return ThreatModel.WASSERSTEIN
-        return ThreatModel.parse(threat_model, "threat_model")
+        return _ENTRIES[self].own_ball or ThreatModel.parse(threat_model, "threat_model")
 
     def build(
         self,
@@ -99,16 +99,15 @@ class AttackSpec(ParsableEnum):
             )
         if not isinstance(restarts, int) or restarts < 1:
             raise ValueError(f"`restarts` must be an integer >= 1; got {restarts!r}.")
-        if self not in _BUILDERS:
-            raise ValueError(
-                f"Attack {self.value!r} cannot be built on its own; available: "
-                f"{', '.join(spec.value for spec in _BUILDERS)}."
-            )
-        return _BUILDERS[self](_Settings(float(eps), threat_model, restarts, seed, batch_size))
+        entry = _ENTRIES[self]
+        if entry.build is None:
+            buildable = [spec.value for spec, other in _ENTRIES.items() if other.build is not None]
+            raise ValueError(f"Attack {self.value!r} cannot be built on its own; available: {', '.join(buildable)}.")
+        return entry.build(_Settings(float(eps), threat_model, restarts, seed, batch_size, entry.display_name))
 
 
 def default_attacks(threat_model: str | ThreatModel) -> list[AttackSpec]:
-    """The protocol's attack list for a threat model (design.md, section 5)."""
+    """The protocol's attack list for a threat model (docs/method.md, section 8)."""
     if ThreatModel.parse(threat_model, "threat_model") == ThreatModel.LINF:
         return [
             AttackSpec.FGSM,
@@ -149,6 +148,7 @@ class _Settings:
     restarts: int
     seed: int | None
     batch_size: int
+    name: str  # the spec's display name
 
 
 def _pgd(steps: int):
@@ -160,18 +160,18 @@ def _pgd(steps: int):
             random_start=RandomStart.UNIFORM,
             restarts=settings.restarts,
             seed=settings.seed,
-            name=f"PGD-{steps}",
+            name=settings.name,
         )
 
     return build
 
 
 def _fgsm(settings: _Settings) -> Attack:
-    return FGSM(settings.eps, threat_model=settings.threat_model, seed=settings.seed)
+    return FGSM(settings.eps, threat_model=settings.threat_model, seed=settings.seed, name=settings.name)
 
 
 def _cw_inf(settings: _Settings) -> Attack:
-    return CWLinf(settings.eps, restarts=settings.restarts, seed=settings.seed, name="CW-inf")
+    return CWLinf(settings.eps, restarts=settings.restarts, seed=settings.seed, name=settings.name)
 
 
 # AutoAttack and its components keep the published settings ("standard" version): 100
@@ -183,11 +183,11 @@ def _auto_attack(settings: _Settings) -> Attack:
         version="standard",
         batch_size=settings.batch_size,
         seed=settings.seed,
-        name="AutoAttack",
+        name=settings.name,
     )
 
 
-def _apgd(loss: AttackLoss, name: str):
+def _apgd(loss: AttackLoss):
     def build(settings: _Settings) -> Attack:
         return APGD(
             settings.eps,
@@ -195,7 +195,7 @@ def _apgd(loss: AttackLoss, name: str):
             loss=loss,
             steps=100,
             seed=settings.seed,
-            name=name,
+            name=settings.name,
         )
 
     return build
@@ -208,7 +208,7 @@ def _apgd_t(settings: _Settings) -> Attack:
         steps=100,
         n_target_classes=9,
         seed=settings.seed,
-        name="APGD-T",
+        name=settings.name,
     )
 
 
@@ -220,32 +220,32 @@ def _fab_t(settings: _Settings) -> Attack:
         targeted=True,
         n_target_classes=9,
         seed=settings.seed,
-        name="FAB-T",
+        name=settings.name,
     )
 
 
 def _ti_dim(settings: _Settings) -> Attack:
     # The published TI-DIM (15x15 kernel, diversity 0.5, momentum 1.0), 40 steps of eps / 4;
     # the official MIAT code ran it with diversity off and momentum 0.1 (see `TIDIM`).
-    return TIDIM(settings.eps, steps=40, seed=settings.seed, name="TI-DIM")
+    return TIDIM(settings.eps, steps=40, seed=settings.seed, name=settings.name)
 
 
 def _fwa(steps: int):
     # MIAT's FWA-40: a 4 x 4 window, step eps / 4, 15 dual halvings, tolerances 1e-4, the
     # L-inf column's eps as the Wasserstein radius, and the unclipped transported image.
     def build(settings: _Settings) -> Attack:
-        return FWA(settings.eps, steps=steps, seed=settings.seed, name=f"FWA-{steps}")
+        return FWA(settings.eps, steps=steps, seed=settings.seed, name=settings.name)
 
     return build
 
 
 def _ddn(settings: _Settings) -> Attack:
-    return DDN(settings.eps, steps=20, seed=settings.seed, name="DDN")  # the paper's 20 iterations
+    return DDN(settings.eps, steps=20, seed=settings.seed, name=settings.name)  # the paper's 20 iterations
 
 
 def _cw_l2(settings: _Settings) -> Attack:
     return CWL2(
-        settings.eps, steps=20, restarts=settings.restarts, seed=settings.seed, name="CW-L2"
+        settings.eps, steps=20, restarts=settings.restarts, seed=settings.seed, name=settings.name
     )
 
 
@@ -255,54 +255,38 @@ def _square(settings: _Settings) -> Attack:
         threat_model=settings.threat_model,
         queries=5000,
         seed=settings.seed,
-        name="Square",
+        name=settings.name,
     )
 
 
-_DISPLAY_NAMES = {
-    AttackSpec.FGSM: "FGSM",
-    AttackSpec.PGD10: "PGD-10",
-    AttackSpec.PGD20: "PGD-20",
-    AttackSpec.PGD40: "PGD-40",
-    AttackSpec.CW_INF: "CW-inf",
-    AttackSpec.AUTOATTACK: "AutoAttack",
-    AttackSpec.APGD_CE: "APGD-CE",
-    AttackSpec.APGD_DLR: "APGD-DLR",
-    AttackSpec.APGD_T: "APGD-T",
-    AttackSpec.FAB_T: "FAB-T",
-    AttackSpec.SQUARE: "Square",
-    AttackSpec.TI_DIM: "TI-DIM",
-    AttackSpec.DDN: "DDN",
-    AttackSpec.CW_L2: "CW-L2",
-    AttackSpec.FWA10: "FWA-10",
-    AttackSpec.FWA40: "FWA-40",
-    AttackSpec.TRANSFER: "Transfer",
-}
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    """Every fact of one spec: its name, where it runs, how it is built."""
 
-_THREAT_MODELS = {
-    AttackSpec.CW_INF: (ThreatModel.LINF,),
-    AttackSpec.TI_DIM: (ThreatModel.LINF,),
-    AttackSpec.DDN: (ThreatModel.L2,),
-    AttackSpec.CW_L2: (ThreatModel.L2,),
-    AttackSpec.FWA10: (ThreatModel.LINF,),
-    AttackSpec.FWA40: (ThreatModel.LINF,),
-}
+    display_name: str
+    build: Callable[[_Settings], Attack] | None  # None: not an attack of its own (transfer)
+    threat_models: tuple[ThreatModel, ...] = (ThreatModel.LINF, ThreatModel.L2)
+    white_box: bool = True
+    own_ball: ThreatModel | None = None  # the ball it bounds whatever the suite's (FWA)
 
-_BUILDERS = {
-    AttackSpec.FGSM: _fgsm,
-    AttackSpec.PGD10: _pgd(10),
-    AttackSpec.PGD20: _pgd(20),
-    AttackSpec.PGD40: _pgd(40),
-    AttackSpec.CW_INF: _cw_inf,
-    AttackSpec.AUTOATTACK: _auto_attack,
-    AttackSpec.APGD_CE: _apgd(AttackLoss.CE, "APGD-CE"),
-    AttackSpec.APGD_DLR: _apgd(AttackLoss.DLR, "APGD-DLR"),
-    AttackSpec.APGD_T: _apgd_t,
-    AttackSpec.FAB_T: _fab_t,
-    AttackSpec.SQUARE: _square,
-    AttackSpec.TI_DIM: _ti_dim,
-    AttackSpec.DDN: _ddn,
-    AttackSpec.CW_L2: _cw_l2,
-    AttackSpec.FWA10: _fwa(10),
-    AttackSpec.FWA40: _fwa(40),
+
+_LINF_ONLY = (ThreatModel.LINF,)
+_ENTRIES = {
+    AttackSpec.FGSM: _Entry("FGSM", _fgsm),
+    AttackSpec.PGD10: _Entry("PGD-10", _pgd(10)),
+    AttackSpec.PGD20: _Entry("PGD-20", _pgd(20)),
+    AttackSpec.PGD40: _Entry("PGD-40", _pgd(40)),
+    AttackSpec.CW_INF: _Entry("CW-inf", _cw_inf, _LINF_ONLY),
+    AttackSpec.AUTOATTACK: _Entry("AutoAttack", _auto_attack),
+    AttackSpec.APGD_CE: _Entry("APGD-CE", _apgd(AttackLoss.CE)),
+    AttackSpec.APGD_DLR: _Entry("APGD-DLR", _apgd(AttackLoss.DLR)),
+    AttackSpec.APGD_T: _Entry("APGD-T", _apgd_t),
+    AttackSpec.FAB_T: _Entry("FAB-T", _fab_t),
+    AttackSpec.SQUARE: _Entry("Square", _square, white_box=False),
+    AttackSpec.TI_DIM: _Entry("TI-DIM", _ti_dim, _LINF_ONLY),
+    AttackSpec.DDN: _Entry("DDN", _ddn, (ThreatModel.L2,)),
+    AttackSpec.CW_L2: _Entry("CW-L2", _cw_l2, (ThreatModel.L2,)),
+    AttackSpec.FWA10: _Entry("FWA-10", _fwa(10), _LINF_ONLY, own_ball=ThreatModel.WASSERSTEIN),
+    AttackSpec.FWA40: _Entry("FWA-40", _fwa(40), _LINF_ONLY, own_ball=ThreatModel.WASSERSTEIN),
+    AttackSpec.TRANSFER: _Entry("Transfer", None, white_box=False),
 }

@@ -53,19 +53,26 @@ class DataSlice:
     def from_source(
         cls, source, n_examples: int | None = None, description: str | None = None
     ) -> DataSlice:
-        """Reads the first ``n_examples`` of a ``(x, y)`` pair or a `tf.data.Dataset`.
+        """Reads the first ``n_examples`` of a ``(x, y)`` pair, a `tf.data.Dataset` or a slice.
 
         Args:
-            source: a ``(x, y)`` tuple of arrays, or a dataset yielding ``(image, label)``
-                elements or batches.
+            source: a ``(x, y)`` tuple of arrays, a dataset yielding ``(image, label)``
+                elements or batches, or a `DataSlice` (returned as it is when neither
+                ``n_examples`` nor ``description`` asks for a change).
             n_examples: how many examples to keep (all when None).
-            description: what the data is; a generic one is written when None.
+            description: what the data is; a generic one (or the slice's) when None.
         """
         if n_examples is not None and (not isinstance(n_examples, int) or n_examples < 1):
             raise ValueError(
                 f"`n_examples` must be a positive integer or None; got {n_examples!r}."
             )
-        if isinstance(source, tf.data.Dataset):
+        if isinstance(source, DataSlice):
+            if n_examples is None and description is None:
+                return source
+            x, y = source.x, source.y
+            description = description or source.description
+            kind = "slice"
+        elif isinstance(source, tf.data.Dataset):
             x, y = _read_dataset(source, n_examples)
             kind = "tf.data.Dataset"
         elif isinstance(source, (tuple, list)) and len(source) == 2:

@@ -15,13 +15,13 @@ import tensorflow as tf
 
 from mi_keras.attacks import PGD
 from mi_keras.attacks.attack import logits_of
-from mi_keras.attacks.objectives import cross_entropy, margin
 from mi_keras.attacks.square import Square
 from mi_keras.enums import ParsableEnum, RandomStart, ThreatModel
 from mi_keras.evaluation.attack_runner import AttackRunner
 from mi_keras.evaluation.attack_spec import AttackSpec
 from mi_keras.evaluation.data_slice import DataSlice
 from mi_keras.evaluation.report import AttackResult, CheckStatus, MaskingCheckResult
+from mi_keras.objectives import cross_entropy, margin
 
 # A per-sample input gradient whose largest entry is below this is counted as zero.
 _ZERO_GRADIENT = 1e-20
@@ -132,7 +132,7 @@ class GradientMaskingChecker:
         clean_correct: np.ndarray,
         threat_model: ThreatModel,
         results: list[AttackResult],
-        robust_masks: dict[tuple[str, float], np.ndarray],
+        robust_masks: dict[tuple[AttackSpec, float], np.ndarray],
     ) -> list[MaskingCheckResult]:
         """All checks, in `MaskingCheck` order.
 
@@ -142,7 +142,7 @@ class GradientMaskingChecker:
             clean_correct: bool ``[n]``, the target is right on the clean sample.
             threat_model: the evaluated threat model.
             results: the evaluation's per-attack results.
-            robust_masks: ``(attack name, eps) -> bool [n]`` robust samples of each result.
+            robust_masks: ``(AttackSpec, eps) -> bool [n]`` robust samples of each result.
         """
         context = _Context(self, runner, data, clean_correct, threat_model, results, robust_masks)
         return [
@@ -175,12 +175,13 @@ class GradientMaskingChecker:
         if len(eps_values) < 2:
             return _skipped(MaskingCheck.DECREASES_WITH_EPS, "needs at least two eps values")
         violations = []
-        for name in dict.fromkeys(result.name for result in context.results):
-            curve = sorted((r.eps, r.robust_accuracy) for r in context.results if r.name == name)
+        for spec in dict.fromkeys(result.spec for result in context.results):
+            same = [r for r in context.results if r.spec == spec]
+            curve = sorted((r.eps, r.robust_accuracy) for r in same)
             for (eps_a, acc_a), (eps_b, acc_b) in zip(curve, curve[1:], strict=False):
                 if acc_b > acc_a + self.tolerance:
                     violations.append(
-                        {"attack": name, "eps": [eps_a, eps_b], "accuracy": [acc_a, acc_b]}
+                        {"attack": same[0].name, "eps": [eps_a, eps_b], "accuracy": [acc_a, acc_b]}
                     )
         message = (
             "every attack's accuracy falls (or stays) as eps grows"
@@ -285,28 +286,14 @@ class GradientMaskingChecker:
         long = context.accuracy(
             context.robust(_pgd(eps, long_steps, 1, context.threat_model), "pgd_long")
         )
-        pairs = [
-            {
-                "eps": eps,
-                "fewer": f"PGD-{short_steps}",
-                "more": f"PGD-{long_steps}",
-                "accuracy": [short, long],
-                "n_examples": context.n,
-            }
-        ]
-        names = {r.name for r in context.results}
-        if {"PGD-20", "PGD-40"} <= names:
+        pairs = [_pair(eps, f"PGD-{short_steps}", f"PGD-{long_steps}", [short, long], context.n)]
+        fewer, more = AttackSpec.PGD20, AttackSpec.PGD40
+        if {fewer, more} <= {r.spec for r in context.results}:
             for eps_value in sorted({r.eps for r in context.results}):
-                accuracies = [context.find("PGD-20", eps_value), context.find("PGD-40", eps_value)]
+                accuracies = [context.find(fewer, eps_value), context.find(more, eps_value)]
                 if None not in accuracies:
                     pairs.append(
-                        {
-                            "eps": eps_value,
-                            "fewer": "PGD-20",
-                            "more": "PGD-40",
-                            "accuracy": accuracies,
-                            "n_examples": len(context.clean_correct),
-                        }
+                        _pair(eps_value, fewer.display_name, more.display_name, accuracies, len(context.clean_correct))
                     )
         return self._monotone(MaskingCheck.MORE_STEPS_NOT_WEAKER, pairs)
 
@@ -320,15 +307,7 @@ class GradientMaskingChecker:
         several = context.accuracy(
             context.robust(_pgd(eps, steps, self.restarts, context.threat_model), "pgd_short")
         )
-        pairs = [
-            {
-                "eps": eps,
-                "fewer": f"PGD-{steps}",
-                "more": f"PGD-{steps} x{self.restarts}",
-                "accuracy": [single, several],
-                "n_examples": context.n,
-            }
-        ]
+        pairs = [_pair(eps, f"PGD-{steps}", f"PGD-{steps} x{self.restarts}", [single, several], context.n)]
         return self._monotone(MaskingCheck.MORE_RESTARTS_NOT_WEAKER, pairs)
 
     def _monotone(self, check: MaskingCheck, pairs: list[dict]) -> MaskingCheckResult:
@@ -340,6 +319,11 @@ class GradientMaskingChecker:
         else:
             message = "; ".join(map(_describe_pair, pairs))
         return _result(check, not worse, message, {"pairs": pairs})
+
+
+def _pair(eps: float, fewer: str, more: str, accuracy: list[float], n_examples: int) -> dict:
+    """A weaker and a stronger attack's accuracies, which a monotone check compares."""
+    return {"eps": eps, "fewer": fewer, "more": more, "accuracy": accuracy, "n_examples": n_examples}
 
 
 class _Context:
@@ -373,9 +357,9 @@ class _Context:
             self._cache[key] = outcome.correct & self.clean_correct[: self.n]
         return self._cache[key]
 
-    def find(self, name: str, eps: float) -> float | None:
+    def find(self, spec: AttackSpec, eps: float) -> float | None:
         for result in self.results:
-            if result.name == name and np.isclose(result.eps, eps):
+            if result.spec == spec and np.isclose(result.eps, eps):
                 return result.robust_accuracy
         return None
 
@@ -385,7 +369,7 @@ class _Context:
         Only attacks bounded by the suite's own ball count (FWA's Wasserstein ball does not).
         """
         candidates = [
-            (result.name, self.robust_masks[(result.name, result.eps)])
+            (result.name, self.robust_masks[(result.spec, result.eps)])
             for result in self.results
             if result.white_box
             and np.isclose(result.eps, eps)

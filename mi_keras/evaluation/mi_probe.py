@@ -37,17 +37,16 @@ import tensorflow as tf
 
 from mi_keras.attacks.attack import Attack, logits_of
 from mi_keras.attacks.geometry import fold_seed
+from mi_keras.enums import Selection
 from mi_keras.evaluation.attack_spec import AttackSpec
 from mi_keras.evaluation.cli_data import add_data_arguments, load_data
 from mi_keras.evaluation.data_slice import DataSlice
 from mi_keras.evaluation.loaded_classifier import LoadedClassifier
+from mi_keras.losses.selection import selection_masks
+from mi_keras.mi.bounds import batch_bounds, scoring_batch_size
+from mi_keras.mi.mi_terms import LABELS as MEASUREMENTS
+from mi_keras.mi.mi_terms import mi_terms, pattern_features
 
-MEASUREMENTS = {
-    "natural_mi_natural": "I_N(x; h(x))",
-    "natural_mi_adversarial": "I_N(x; h(x_adv))",
-    "adversarial_mi_natural": "I_A(n; h(x))",
-    "adversarial_mi_adversarial": "I_A(n; h(x_adv))",
-}
 GROUPS = ("robust", "fooled")
 
 
@@ -87,47 +86,34 @@ class MIProbe:
         seed: int = 0,
         progress: bool = True,
     ):
-        if not isinstance(batch_size, int) or batch_size < 2:
-            raise ValueError(
-                "`batch_size` must be an integer >= 2 (the DV bound needs in-batch negatives); "
-                f"got {batch_size!r}."
-            )
         self.classifier = classifier
         self.natural_estimator = natural_estimator
         self.adversarial_estimator = adversarial_estimator
         self.attack = attack
-        self.batch_size = batch_size
+        self.batch_size = scoring_batch_size(batch_size)
         self.seed = seed
         self.progress = progress
         self._step = tf.function(self._measure, reduce_retracing=True)
 
     def _measure(self, x, y, seed):
         x_adv = self.attack(self.classifier, x, y, seed=seed)
-        noise = x_adv - x
         logits = logits_of(self.classifier, x)
         logits_adv = logits_of(self.classifier, x_adv)
-        natural_features = self.natural_estimator.encode(x, training=False)
-        noise_features = self.adversarial_estimator.encode(noise, training=False)
-        values = {
-            "natural_mi_natural": self.natural_estimator.score(
-                natural_features, logits, training=False
-            ),
-            "natural_mi_adversarial": self.natural_estimator.score(
-                natural_features, logits_adv, training=False
-            ),
-            "adversarial_mi_natural": self.adversarial_estimator.score(
-                noise_features, logits, training=False
-            ),
-            "adversarial_mi_adversarial": self.adversarial_estimator.score(
-                noise_features, logits_adv, training=False
-            ),
+        estimators = (self.natural_estimator, self.adversarial_estimator)
+        features = pattern_features(*estimators, x, x_adv, training=False)
+        terms = mi_terms(*estimators, *features, logits, logits_adv, training=False)
+        masks = selection_masks(logits, logits_adv, y, Selection.LOGITS)
+        groups = {name: masks[name] > 0 for name in ("robust", "fooled")}
+        return {
+            **terms._asdict(),
+            "correct": masks["natural_correct"] > 0,
+            "correct_adversarial": masks["adversarial_correct"] > 0,
+            **groups,
         }
-        correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y)
-        correct_adv = tf.equal(tf.argmax(logits_adv, -1, output_type=tf.int32), y)
-        return values, correct, correct_adv
 
     def measure(self, data, n_examples: int | None = None) -> dict[str, np.ndarray]:
-        """Per-sample arrays: the four measurements, ``correct`` and ``correct_adversarial``."""
+        """Per-sample arrays: the four measurements and the boolean ``correct``,
+        ``correct_adversarial``, ``robust`` and ``fooled`` (from `selection_masks`)."""
         data = data if isinstance(data, DataSlice) else DataSlice.from_source(data, n_examples)
         if len(data) < 2:
             raise ValueError(f"The MI probe needs at least 2 samples; got {len(data)}.")
@@ -135,16 +121,12 @@ class MIProbe:
         progbar = keras.utils.Progbar(len(data)) if self.progress else None
         columns: dict[str, list[np.ndarray]] = {}
         for index, (begin, end) in enumerate(batch_bounds(len(data), self.batch_size)):
-            values, correct, correct_adv = self._step(
+            values = self._step(
                 tf.constant(data.x[begin:end]),
                 tf.constant(data.y[begin:end]),
                 fold_seed(base_seed, index),
             )
-            for key, value in {
-                **values,
-                "correct": correct,
-                "correct_adversarial": correct_adv,
-            }.items():
+            for key, value in values.items():
                 columns.setdefault(key, []).append(value.numpy())
             if progbar is not None:
                 progbar.add(end - begin)
@@ -163,12 +145,8 @@ class MIProbe:
 
     def summarize(self, per_sample: dict[str, np.ndarray], data: DataSlice) -> dict[str, Any]:
         """The summary of `run` from arrays that `measure` already returned for ``data``."""
-        robust = per_sample["correct"] & per_sample["correct_adversarial"]
-        masks = {
-            "robust": robust,
-            "fooled": per_sample["correct"] & ~per_sample["correct_adversarial"],
-            "all": np.ones_like(robust),
-        }
+        masks = {group: per_sample[group] for group in GROUPS}
+        masks["all"] = np.ones_like(per_sample["correct"])
         by_group = {group: _statistics(per_sample, mask) for group, mask in masks.items()}
         return {
             "attack": {
@@ -201,14 +179,6 @@ class MIProbe:
             json.dump(summary, file, indent=2, allow_nan=False)
         plot_mi_probe(summary, paths["plot"])
         return paths
-
-
-def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """``[begin, end)`` of each batch; a last batch of one sample joins the previous batch."""
-    bounds = [(begin, min(begin + batch_size, n)) for begin in range(0, n, batch_size)]
-    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
-        bounds[-2:] = [(bounds[-2][0], n)]
-    return bounds
 
 
 def _statistics(per_sample: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, Any]:

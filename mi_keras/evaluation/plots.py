@@ -21,10 +21,11 @@ def plot_accuracy_vs_eps(report: RobustnessReport, path: str | os.PathLike) -> N
     figure = Figure(figsize=(6.4, 4.4))
     axes = figure.add_subplot()
     eps_values = sorted(report.eps)
-    for name in report.attack_names:
-        accuracies = [100 * report.result(name, eps).robust_accuracy for eps in eps_values]
+    for attack in report.attacks:
+        results = [report.result(attack, eps) for eps in eps_values]
+        accuracies = [100 * result.robust_accuracy for result in results]
         axes.plot(
-            [0.0, *eps_values], [100 * report.clean_accuracy, *accuracies], marker="o", label=name
+            [0.0, *eps_values], [100 * report.clean_accuracy, *accuracies], marker="o", label=results[0].name
         )
     ensemble = {round(entry.eps, 12): entry.robust_accuracy for entry in report.ensemble}
     axes.plot(
@@ -53,8 +54,8 @@ def plot_examples(report: RobustnessReport, path: str | os.PathLike) -> None:
     clean_images, labels, clean_predictions = report.clean_examples
     rows = [("clean", clean_images, clean_predictions)]
     rows += [
-        (name, images, predictions)
-        for name, (images, predictions) in report.adversarial_examples.items()
+        (report.result(spec, max(report.eps)).name, images, predictions)
+        for spec, (images, predictions) in report.adversarial_examples.items()
     ]
     columns = len(clean_images)
     figure = Figure(figsize=(1.3 * columns + 1.2, 1.45 * len(rows)))

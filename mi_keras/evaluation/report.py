@@ -1,41 +1,11 @@
-"""The robustness report: JSON (schema below), a Markdown table and PNG plots.
+"""The robustness report: what one evaluation measured, and its JSON form (schema version 1).
 
-JSON schema (version 1). Every key is required; no other key is allowed. Accuracies are
-fractions in [0, 1]; ``eps`` values are in [0, 1] pixel units (L-inf) or L2 norms.
-
-```
-{
-  "schema_version": 1,
-  "created_utc": str,                     # ISO 8601
-  "model": {"source": str,                # path, or "in-memory model 'name'"
-            "kind": "keras" | "keras_file" | "saved_model",
-            "name": str,
-            "input_key": str | null,      # SavedModel signature input (else null)
-            "output_key": str | null},    # SavedModel signature output (else null)
-  "data": {"description": str, "n_examples": int, "input_shape": [int, ...],
-           "label_counts": [int, ...], "sha256": str},   # sha256 of the float32 x then int32 y
-  "threat_model": "Linf" | "L2",
-  "eps": [float, ...],
-  "seed": int, "batch_size": int, "restarts": int,
-  "clean_accuracy": float, "n_clean_correct": int,
-  "results": [{"attack": str,             # an AttackSpec value, e.g. "pgd40"
-               "name": str,               # display name, e.g. "PGD-40"
-               "eps": float,
-               "robust_accuracy": float,  # correct on x AND on x_adv
-               "n_robust": int, "n_examples": int,
-               "seconds": float,          # crafting + scoring, tracing included
-               "white_box": bool,
-               "config": {...},           # the attack's get_config() (+ "surrogate" for transfer)
-               "details": {...}}, ...],   # attack-specific extras, e.g. AutoAttack's per-attack
-  "ensemble": [{"eps": float, "robust_accuracy": float, "n_robust": int,
-                "attacks": [str, ...]}, ...],  # a sample counts only if it survives them all
-  "masking_checks": [{"name": str, "status": "passed" | "failed" | "skipped",
-                      "message": str, "details": {...}}, ...],
-  "masking_passed": bool,                 # false when any check failed
-  "timings": {"total_seconds": float, "clean_seconds": float, "masking_seconds": float},
-  "versions": {"python": str, "numpy": str, "tensorflow": str, "keras": str, "mi_keras": str}
-}
-```
+The dataclasses and typed dicts of this module are the schema: `RobustnessReport` and the
+types of its fields, each field documented where it is declared. `validate_report` checks
+a payload against the schema derived from them (every key required, no other key allowed,
+types, accuracies in [0, 1], check statuses, ``masking_passed``). Accuracies are fractions
+in [0, 1]; ``eps`` values are in [0, 1] pixel units (L-inf) or L2 norms. Writing the files
+(JSON, Markdown, plots) is `mi_keras.evaluation.report_files`' job.
 """
 
 from __future__ import annotations
@@ -43,9 +13,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import os
 import platform
-from typing import Any
+import types
+import typing
+from typing import Any, TypedDict
 
 import keras
 import numpy as np
@@ -56,6 +27,7 @@ from mi_keras.enums import ParsableEnum
 from mi_keras.evaluation.attack_spec import AttackSpec
 
 SCHEMA_VERSION = 1
+_IN_MEMORY = {"json": False}  # field metadata: kept in memory only, not part of the JSON
 
 
 class CheckStatus(ParsableEnum):
@@ -66,9 +38,90 @@ class CheckStatus(ParsableEnum):
     SKIPPED = "skipped"  # the check needs something this evaluation did not have
 
 
+class ModelDescription(TypedDict):
+    """The evaluated model.
+
+    Attributes:
+        source: its path, or ``"in-memory model 'name'"``.
+        kind: ``"keras"``, ``"keras_file"`` or ``"saved_model"`` (`ModelKind`).
+        name: the model's name.
+        input_key: the SavedModel signature's input (None otherwise).
+        output_key: the SavedModel signature's output (None otherwise).
+    """
+
+    source: str
+    kind: str
+    name: str
+    input_key: str | None
+    output_key: str | None
+
+
+class DataDescription(TypedDict):
+    """The evaluated examples (`DataSlice.describe`).
+
+    Attributes:
+        description: what the data is.
+        n_examples: how many examples.
+        input_shape: ``[H, W, C]``.
+        label_counts: examples per class.
+        sha256: SHA-256 of the float32 images then the int32 labels.
+    """
+
+    description: str
+    n_examples: int
+    input_shape: list[int]
+    label_counts: list[int]
+    sha256: str
+
+
+class Timings(TypedDict):
+    """Wall-clock seconds.
+
+    Attributes:
+        total_seconds: the whole evaluation.
+        clean_seconds: the clean pass.
+        masking_seconds: the gradient-masking checks.
+    """
+
+    total_seconds: float
+    clean_seconds: float
+    masking_seconds: float
+
+
+class Versions(TypedDict):
+    """The software that measured.
+
+    Attributes:
+        python: Python's version.
+        numpy: NumPy's version.
+        tensorflow: TensorFlow's version.
+        keras: Keras' version.
+        mi_keras: mi_keras' version.
+    """
+
+    python: str
+    numpy: str
+    tensorflow: str
+    keras: str
+    mi_keras: str
+
+
 @dataclasses.dataclass
 class AttackResult:
-    """One attack at one eps. ``robust_accuracy`` counts samples correct on x and x_adv."""
+    """One attack at one eps.
+
+    Attributes:
+        attack: the `AttackSpec` value, e.g. ``"pgd40"`` (see `spec`).
+        name: the display name, e.g. ``"PGD-40"`` (``"Transfer (PGD-40)"`` for transfer).
+        eps: the radius.
+        robust_accuracy: the fraction of samples correct on x AND on x_adv.
+        n_robust: how many samples that is.
+        n_examples: how many samples were attacked.
+        seconds: crafting and scoring, tracing included.
+        white_box: whether the attack read the target's gradient.
+        config: the attack's ``get_config()`` (plus ``"surrogate"`` for transfer).
+        details: attack-specific extras, e.g. AutoAttack's accuracy after each attack.
+    """
 
     attack: str
     name: str
@@ -81,10 +134,21 @@ class AttackResult:
     config: dict[str, Any]
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
+    @property
+    def spec(self) -> AttackSpec:
+        return AttackSpec(self.attack)
+
 
 @dataclasses.dataclass
 class EnsembleResult:
-    """Per eps, the fraction of samples that survive every attack (and are clean-correct)."""
+    """Per eps, the samples that survive every attack (and are clean-correct).
+
+    Attributes:
+        eps: the radius.
+        robust_accuracy: the fraction of samples no attack fooled.
+        n_robust: how many samples that is.
+        attacks: the display names of the attacks taken together.
+    """
 
     eps: float
     robust_accuracy: float
@@ -94,7 +158,14 @@ class EnsembleResult:
 
 @dataclasses.dataclass
 class MaskingCheckResult:
-    """One gradient-masking check; ``status`` is a `CheckStatus` value."""
+    """One gradient-masking check.
+
+    Attributes:
+        name: the check (a `MaskingCheck` value).
+        status: a `CheckStatus` value.
+        message: what was measured, in words.
+        details: the check's numbers.
+    """
 
     name: str
     status: str
@@ -108,23 +179,42 @@ class MaskingCheckResult:
 
 @dataclasses.dataclass
 class RobustnessReport:
-    """Everything one evaluation measured; `save` writes JSON, Markdown and PNG plots.
+    """Everything one evaluation measured; `to_json` / `from_json` are its JSON form.
 
-    The JSON holds the numbers (see the module docstring for its schema). The example
-    images are kept in memory for the plots only: ``clean_examples`` is (images, labels,
-    predictions) and ``adversarial_examples`` maps an attack name to (images, predictions)
-    at the largest eps.
+    `mi_keras.evaluation.report_files` writes it as JSON, Markdown and PNG plots.
 
     Example:
     ```python
     report = evaluate_robustness(model, (x, y), eps=[0.1, 0.3])
-    print(report.to_markdown())
-    report.save("reports/mnist")  # report.json, report.md, accuracy_vs_eps.png, examples.png
+    report.result(AttackSpec.PGD40, 0.3).robust_accuracy
+    save_report(report, "reports/mnist")  # report.json, report.md, accuracy_vs_eps.png, examples.png
     ```
+
+    Attributes:
+        model: the evaluated model (`ModelDescription`).
+        data: the evaluated examples (`DataDescription`).
+        threat_model: ``"Linf"`` or ``"L2"``.
+        eps: the evaluated radii.
+        seed: seed of the attacks' random draws.
+        batch_size: examples per attack call.
+        restarts: random restarts of the PGD-family attacks.
+        clean_accuracy: the fraction of samples classified correctly.
+        n_clean_correct: how many samples that is.
+        results: one `AttackResult` per attack and eps.
+        ensemble: one `EnsembleResult` per eps.
+        masking_checks: one `MaskingCheckResult` per gradient-masking check.
+        timings: `Timings`.
+        versions: `Versions`.
+        created_utc: when, ISO 8601.
+        schema_version: the JSON schema's version.
+        clean_examples: (images, labels, predictions) for the plots; in memory only.
+        adversarial_examples: `AttackSpec` -> (images, predictions) at the largest eps,
+            for the plots; in memory only.
+        masking_passed: (in the JSON, from the checks) false when any check failed.
     """
 
-    model: dict[str, Any]
-    data: dict[str, Any]
+    model: ModelDescription
+    data: DataDescription
     threat_model: str
     eps: list[float]
     seed: int
@@ -135,17 +225,17 @@ class RobustnessReport:
     results: list[AttackResult]
     ensemble: list[EnsembleResult]
     masking_checks: list[MaskingCheckResult]
-    timings: dict[str, float]
-    versions: dict[str, str] = dataclasses.field(default_factory=lambda: package_versions())
+    timings: Timings
+    versions: Versions = dataclasses.field(default_factory=lambda: package_versions())
     created_utc: str = dataclasses.field(
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat()
     )
     schema_version: int = SCHEMA_VERSION
     clean_examples: tuple[np.ndarray, np.ndarray, np.ndarray] | None = dataclasses.field(
-        default=None, repr=False
+        default=None, repr=False, metadata=_IN_MEMORY
     )
-    adversarial_examples: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(
-        default_factory=dict, repr=False
+    adversarial_examples: dict[AttackSpec, tuple[np.ndarray, np.ndarray]] = dataclasses.field(
+        default_factory=dict, repr=False, metadata=_IN_MEMORY
     )
 
     @property
@@ -153,39 +243,28 @@ class RobustnessReport:
         return not any(check.failed for check in self.masking_checks)
 
     @property
-    def attack_names(self) -> list[str]:
-        return list(dict.fromkeys(result.name for result in self.results))
+    def attacks(self) -> list[AttackSpec]:
+        """The evaluated attacks, in column order."""
+        return list(dict.fromkeys(result.spec for result in self.results))
 
-    def result(self, name: str, eps: float) -> AttackResult:
-        """The result of the attack with display name ``name`` at ``eps``."""
+    def result(self, attack: str | AttackSpec, eps: float) -> AttackResult:
+        """The result of ``attack`` (an `AttackSpec` or its value, e.g. ``"pgd40"``) at ``eps``."""
+        spec = AttackSpec.parse(attack, "attack")
         for result in self.results:
-            if result.name == name and np.isclose(result.eps, eps):
+            if result.spec == spec and np.isclose(result.eps, eps):
                 return result
-        raise ValueError(f"No result for attack {name!r} at eps {eps}; have {self.attack_names}.")
+        raise ValueError(
+            f"No result for attack {spec.value!r} at eps {eps}; have {[attack.value for attack in self.attacks]}."
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": self.schema_version,
-            "created_utc": self.created_utc,
-            "model": self.model,
-            "data": self.data,
-            "threat_model": self.threat_model,
-            "eps": [float(eps) for eps in self.eps],
-            "seed": self.seed,
-            "batch_size": self.batch_size,
-            "restarts": self.restarts,
-            "clean_accuracy": float(self.clean_accuracy),
-            "n_clean_correct": int(self.n_clean_correct),
-            "results": [dataclasses.asdict(result) for result in self.results],
-            "ensemble": [dataclasses.asdict(entry) for entry in self.ensemble],
-            "masking_checks": [dataclasses.asdict(check) for check in self.masking_checks],
-            "masking_passed": self.masking_passed,
-            "timings": {key: float(value) for key, value in self.timings.items()},
-            "versions": self.versions,
-        }
+        """The JSON fields as plain values (`masking_passed` included)."""
+        values = {name: getattr(self, name) for name in json_fields(RobustnessReport)}
+        values["masking_passed"] = self.masking_passed
+        return json_ready(values)
 
     def to_json(self) -> str:
-        payload = _json_ready(self.to_dict())
+        payload = self.to_dict()
         validate_report(payload)
         return json.dumps(payload, indent=2, allow_nan=False)
 
@@ -194,72 +273,35 @@ class RobustnessReport:
         """Reads a report written by `to_json` (validated; example images are not stored)."""
         payload = json.loads(text)
         validate_report(payload)
-        payload = dict(payload)
-        payload.pop("masking_passed")
-        payload["results"] = [AttackResult(**result) for result in payload["results"]]
-        payload["ensemble"] = [EnsembleResult(**entry) for entry in payload["ensemble"]]
-        payload["masking_checks"] = [
-            MaskingCheckResult(**check) for check in payload["masking_checks"]
-        ]
-        return cls(**payload)
-
-    def to_markdown(self) -> str:
-        return "\n".join(_markdown_lines(self)) + "\n"
-
-    def save(self, directory: str | os.PathLike) -> dict[str, str]:
-        """Writes ``report.json``, ``report.md`` and the PNG plots; returns their paths."""
-        from mi_keras.evaluation import plots
-
-        os.makedirs(directory, exist_ok=True)
-        paths = {
-            "json": os.path.join(directory, "report.json"),
-            "markdown": os.path.join(directory, "report.md"),
-            "accuracy_plot": os.path.join(directory, "accuracy_vs_eps.png"),
-        }
-        with open(paths["json"], "w") as file:
-            file.write(self.to_json())
-        with open(paths["markdown"], "w") as file:
-            file.write(self.to_markdown())
-        plots.plot_accuracy_vs_eps(self, paths["accuracy_plot"])
-        if self.clean_examples is not None and self.adversarial_examples:
-            paths["examples_plot"] = os.path.join(directory, "examples.png")
-            plots.plot_examples(self, paths["examples_plot"])
-        return paths
-
-    def save_next_to_model(self) -> str | None:
-        """Writes the JSON with the evaluated file or SavedModel; None for in-memory models.
-
-        ``saved_models/name/1`` gets ``saved_models/name/1/assets/robustness.json``: inside
-        the version, never beside it, where a ``saved_models/name/<version>`` glob would
-        see it (TF Serving reads neither the graph nor the weights from ``assets/``);
-        ``model.keras`` gets ``model.robustness.json``.
-        """
-        if self.model["kind"] == "keras":
-            return None
-        source = os.path.normpath(self.model["source"])
-        if source.endswith(".keras"):
-            path = source[: -len(".keras")] + ".robustness.json"
-        else:
-            os.makedirs(os.path.join(source, "assets"), exist_ok=True)
-            path = os.path.join(source, "assets", "robustness.json")
-        with open(path, "w") as file:
-            file.write(self.to_json())
-        return path
+        hints = typing.get_type_hints(cls)
+        return cls(**{name: _from_plain(hints[name], payload[name]) for name in json_fields(cls)})
 
 
-def package_versions() -> dict[str, str]:
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "mi_keras": mi_keras.__version__,
-    }
+def package_versions() -> Versions:
+    return Versions(
+        python=platform.python_version(),
+        numpy=np.__version__,
+        tensorflow=tf.__version__,
+        keras=keras.__version__,
+        mi_keras=mi_keras.__version__,
+    )
+
+
+def json_fields(owner: type) -> list[str]:
+    """The JSON keys a dataclass or typed dict of this module declares, in order."""
+    if dataclasses.is_dataclass(owner):
+        return [field.name for field in dataclasses.fields(owner) if field.metadata.get("json", True)]
+    return list(typing.get_type_hints(owner))
+
+
+def report_schema() -> dict[str, Any]:
+    """The schema `validate_report` checks, derived from `RobustnessReport`'s declarations."""
+    return {**_schema_of(RobustnessReport), "masking_passed": bool}
 
 
 def validate_report(payload: dict[str, Any]) -> None:
-    """Raises ValueError naming the first field that breaks the documented schema."""
-    _validate(payload, _SCHEMA, "report")
+    """Raises ValueError naming the first field that breaks the schema (see the module docstring)."""
+    _validate(payload, report_schema(), "report")
     if payload["schema_version"] != SCHEMA_VERSION:
         raise ValueError(
             f"report.schema_version must be {SCHEMA_VERSION}; got {payload['schema_version']}."
@@ -288,51 +330,27 @@ def validate_report(payload: dict[str, Any]) -> None:
         raise ValueError("report.masking_passed contradicts the statuses of report.masking_checks.")
 
 
-_NULLABLE_STR = (str, type(None))
-_SCHEMA = {
-    "schema_version": int,
-    "created_utc": str,
-    "model": {
-        "source": str,
-        "kind": str,
-        "name": str,
-        "input_key": _NULLABLE_STR,
-        "output_key": _NULLABLE_STR,
-    },
-    "data": {
-        "description": str,
-        "n_examples": int,
-        "input_shape": [int],
-        "label_counts": [int],
-        "sha256": str,
-    },
-    "threat_model": str,
-    "eps": [float],
-    "seed": int,
-    "batch_size": int,
-    "restarts": int,
-    "clean_accuracy": float,
-    "n_clean_correct": int,
-    "results": [
-        {
-            "attack": str,
-            "name": str,
-            "eps": float,
-            "robust_accuracy": float,
-            "n_robust": int,
-            "n_examples": int,
-            "seconds": float,
-            "white_box": bool,
-            "config": dict,
-            "details": dict,
-        }
-    ],
-    "ensemble": [{"eps": float, "robust_accuracy": float, "n_robust": int, "attacks": [str]}],
-    "masking_checks": [{"name": str, "status": str, "message": str, "details": dict}],
-    "masking_passed": bool,
-    "timings": {"total_seconds": float, "clean_seconds": float, "masking_seconds": float},
-    "versions": {"python": str, "numpy": str, "tensorflow": str, "keras": str, "mi_keras": str},
-}
+def _schema_of(hint):
+    """A type hint as `_validate` reads it: a dict per record, ``[item]`` per list, else types."""
+    if dataclasses.is_dataclass(hint) or typing.is_typeddict(hint):
+        hints = typing.get_type_hints(hint)
+        return {name: _schema_of(hints[name]) for name in json_fields(hint)}
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list:
+        return [_schema_of(arguments[0])]
+    if origin is dict:
+        return dict
+    if origin in (typing.Union, types.UnionType):
+        return tuple(arguments)
+    return hint
+
+
+def _from_plain(hint, value):
+    """A JSON value back into the declared type (records of lists become dataclasses)."""
+    if typing.get_origin(hint) is list and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+        item = typing.get_args(hint)[0]
+        return [item(**entry) for entry in value]
+    return value
 
 
 def _validate(value, schema, path: str) -> None:
@@ -369,14 +387,16 @@ def _type_name(expected) -> str:
     return " or ".join("null" if kind is type(None) else kind.__name__ for kind in expected)
 
 
-def _json_ready(value):
-    """Converts NumPy scalars and arrays, tuples and enums into plain JSON values."""
+def json_ready(value):
+    """Converts dataclasses, NumPy scalars and arrays, tuples and enums into plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return json_ready({name: getattr(value, name) for name in json_fields(type(value))})
     if isinstance(value, dict):
-        return {str(key): _json_ready(item) for key, item in value.items()}
+        return {str(key): json_ready(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_ready(item) for item in value]
+        return [json_ready(item) for item in value]
     if isinstance(value, np.ndarray):
-        return _json_ready(value.tolist())
+        return json_ready(value.tolist())
     if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, np.integer):
@@ -386,100 +406,3 @@ def _json_ready(value):
     if isinstance(value, ParsableEnum):
         return value.value
     return value
-
-
-def _percent(value: float) -> str:
-    return f"{100.0 * value:.2f}"
-
-
-def _markdown_lines(report: RobustnessReport) -> list[str]:
-    data = report.data
-    lines = [
-        f"# Robustness report: {report.model['name']}",
-        "",
-        f"- Model: `{report.model['source']}` ({report.model['kind']})",
-        f"- Data: {data['description']}; {data['n_examples']} examples; "
-        f"sha256 `{data['sha256'][:16]}`",
-        f"- Threat model: {report.threat_model}; seed {report.seed}; "
-        f"batch size {report.batch_size}; "
-        f"PGD restarts {report.restarts}",
-        f"- Clean accuracy: {_percent(report.clean_accuracy)}% "
-        f"({report.n_clean_correct}/{data['n_examples']})",
-        "",
-    ]
-    lines += _masking_warning_lines(report)
-    names = report.attack_names
-    lines += [
-        "## Robust accuracy (%)",
-        "",
-        "A sample is robust if it is classified correctly both clean and under the attack; "
-        "`ensemble` counts the samples that survive every attack.",
-        "",
-        "| eps | clean | " + " | ".join(names) + " | ensemble |",
-        "|---" * (len(names) + 3) + "|",
-    ]
-    ensemble = {round(entry.eps, 12): entry for entry in report.ensemble}
-    for eps in report.eps:
-        cells = [_percent(report.result(name, eps).robust_accuracy) for name in names]
-        lines.append(
-            f"| {eps:g} | {_percent(report.clean_accuracy)} | "
-            + " | ".join(cells)
-            + f" | {_percent(ensemble[round(eps, 12)].robust_accuracy)} |"
-        )
-    lines += _own_ball_lines(report)
-    breakdowns = [r for r in report.results if "robust_accuracy_after" in r.details]
-    if breakdowns:
-        lines += ["", "AutoAttack, robust accuracy after each of its attacks (cumulative):", ""]
-    for result in breakdowns:
-        steps = result.details["robust_accuracy_after"].items()
-        lines.append(
-            f"- eps {result.eps:g}: "
-            + " -> ".join(f"{name} {_percent(accuracy)}" for name, accuracy in steps)
-        )
-    lines += ["", "## Gradient-masking checks", ""]
-    for check in report.masking_checks:
-        lines.append(f"- **{check.status.upper()}** `{check.name}`: {check.message}")
-    lines += ["", "## Timings (s)", "", "| attack | eps | seconds |", "|---|---|---|"]
-    lines += [f"| {r.name} | {r.eps:g} | {r.seconds:.2f} |" for r in report.results]
-    lines += [
-        "",
-        f"Clean pass {report.timings['clean_seconds']:.2f} s, masking checks "
-        f"{report.timings['masking_seconds']:.2f} s, "
-        f"total {report.timings['total_seconds']:.2f} s.",
-        "",
-        f"## Attack configurations (at eps {max(report.eps):g})",
-        "",
-    ]
-    configs = {r.name: r.config for r in report.results if r.eps == max(report.eps)}
-    lines += [
-        f"- {name}: `{json.dumps(_json_ready(config), sort_keys=True)}`"
-        for name, config in configs.items()
-    ]
-    lines += [
-        "",
-        "Versions: " + ", ".join(f"{key} {value}" for key, value in report.versions.items()),
-    ]
-    return lines
-
-
-def _own_ball_lines(report: RobustnessReport) -> list[str]:
-    """A note for each attack that bounds another ball than the report's (FWA)."""
-    notes = {}
-    for result in report.results:
-        ball = AttackSpec(result.attack).ball(report.threat_model)
-        if ball.value != report.threat_model:
-            notes[result.name] = ball
-    return [
-        f"\n{name} bounds a {ball.value} ball: its eps is the transport cost (pixel distance x "
-        "mass moved) relative to the image's total pixel mass, not a norm of x_adv - x."
-        for name, ball in notes.items()
-    ]
-
-
-def _masking_warning_lines(report: RobustnessReport) -> list[str]:
-    failed = [check for check in report.masking_checks if check.failed]
-    if not failed:
-        return []
-    lines = ["> **WARNING: gradient masking suspected.** These numbers may overstate robustness:"]
-    lines += [f"> - `{check.name}`: {check.message}" for check in failed]
-    return lines + [""]

@@ -16,12 +16,13 @@ from mi_keras.evaluation.data_slice import DataSlice
 from mi_keras.evaluation.gradient_masking import GradientMaskingChecker
 from mi_keras.evaluation.loaded_classifier import LoadedClassifier
 from mi_keras.evaluation.report import AttackResult, EnsembleResult, RobustnessReport
+from mi_keras.evaluation.report_files import save_report, save_report_next_to_model
 
 logger = logging.getLogger("mi_keras.evaluation")
 
 
 class RobustnessSuite:
-    """A configured evaluation protocol (design.md, section 5), reusable across models.
+    """A configured evaluation protocol (docs/method.md, section 8), reusable across models.
 
     Every attack runs on every sample at every eps (so each column is the attack's own robust
     accuracy); a sample is robust when the target is right on ``x`` and on ``x_adv``; the
@@ -32,7 +33,7 @@ class RobustnessSuite:
     ```python
     suite = RobustnessSuite(eps=[8 / 255], attacks=["pgd40", "autoattack"], batch_size=500)
     report = suite.evaluate("saved_models/cifar10/1", (x_test, y_test), n_examples=1000)
-    print(report.to_markdown())
+    print(report_markdown(report))
     ```
 
     Args:
@@ -131,11 +132,7 @@ class RobustnessSuite:
         """
         started = time.perf_counter()
         classifier = LoadedClassifier.load(model_or_path, self.output_key, self.input_key)
-        data = (
-            data
-            if isinstance(data, DataSlice)
-            else DataSlice.from_source(data, n_examples, description)
-        )
+        data = DataSlice.from_source(data, n_examples, description)
         runner = AttackRunner(
             classifier, self.batch_size, self.seed, self.jit_compile, self.progress
         )
@@ -196,9 +193,9 @@ class RobustnessSuite:
                     runner, spec, eps, data, clean_correct, surrogate
                 )
                 results.append(result)
-                masks[(result.name, eps)] = robust
+                masks[(spec, eps)] = robust
                 if eps == self.eps[-1] and self.keep_examples:
-                    examples[result.name] = (outcome.examples, outcome.predictions)
+                    examples[spec] = (outcome.examples, outcome.predictions)
         return results, masks, examples
 
     def _run(self, runner, spec, eps, data, clean_correct, surrogate):
@@ -292,7 +289,7 @@ def evaluate_robustness(
         progress: show progress bars.
         out_dir: where to write report.json, report.md and the plots (nothing when None).
         save_next_to_model: also write the JSON with the model when a path is given
-            (`RobustnessReport.save_next_to_model`: ``<model>.robustness.json`` for a .keras
+            (`report_files.save_report_next_to_model`: ``<model>.robustness.json`` for a .keras
             file, ``<SavedModel>/assets/robustness.json``).
         description: what the data is.
         masking_checker: the masking checks' settings; None uses `GradientMaskingChecker()`.
@@ -311,7 +308,7 @@ def evaluate_robustness(
     )
     report = suite.evaluate(model_or_path, dataset_or_arrays, n_examples, description)
     if out_dir is not None:
-        report.save(out_dir)
+        save_report(report, out_dir)
     if save_next_to_model:
-        report.save_next_to_model()
+        save_report_next_to_model(report)
     return report

@@ -27,7 +27,7 @@ import tensorflow as tf
 from mi_keras.attacks.attack import Attack, logits_of
 from mi_keras.evaluation.attack_runner import AttackRunner
 from mi_keras.evaluation.data_slice import DataSlice
-from mi_keras.evaluation.mi_probe import batch_bounds
+from mi_keras.mi.bounds import batch_bounds, scoring_batch_size
 
 STANDARD_MEASUREMENTS = {
     "mi_natural": "I(x; h(x))",
@@ -62,14 +62,9 @@ class StandardMIProbe:
     def __init__(
         self, classifier, estimator, batch_size: int = 256, seed: int = 0, progress: bool = False
     ):
-        if not isinstance(batch_size, int) or batch_size < 2:
-            raise ValueError(
-                "`batch_size` must be an integer >= 2 (the DV bound needs in-batch negatives); "
-                f"got {batch_size!r}."
-            )
         self.classifier = classifier
         self.estimator = estimator
-        self.batch_size = batch_size
+        self.batch_size = scoring_batch_size(batch_size)
         self.runner = AttackRunner(classifier, batch_size, seed, progress=progress)
         self._step = tf.function(self._measure, reduce_retracing=True)
 

@@ -60,11 +60,7 @@ def evaluate_transfer(
     """
     surrogate = LoadedClassifier.load(surrogate)
     target = LoadedClassifier.load(target)
-    data = (
-        data
-        if isinstance(data, DataSlice)
-        else DataSlice.from_source(data, n_examples, description)
-    )
+    data = DataSlice.from_source(data, n_examples, description)
     runner = AttackRunner(target, batch_size=batch_size, seed=seed, progress=progress)
     target_clean = runner.predict(data.x) == data.y
     surrogate_clean = (
@@ -74,7 +70,7 @@ def evaluate_transfer(
         attack,
         data.x,
         data.y,
-        stream=f"transfer/{attack.name}@{attack.eps!r}",
+        stream=_stream(attack),
         crafting_model=surrogate,
         label=f"transfer {attack.name}, eps {attack.eps:g}",
     )
@@ -148,11 +144,7 @@ def transfer_table(
     if not attacks:
         raise ValueError("`attacks` names no attack to craft.")
     surrogate = LoadedClassifier.load(surrogate)
-    data = (
-        data
-        if isinstance(data, DataSlice)
-        else DataSlice.from_source(data, n_examples, description)
-    )
+    data = DataSlice.from_source(data, n_examples, description)
     runner = AttackRunner(surrogate, batch_size=batch_size, seed=seed, progress=progress)
     scorers = {
         label: AttackRunner(LoadedClassifier.load(model), batch_size=batch_size, progress=False)
@@ -168,7 +160,7 @@ def transfer_table(
             attack,
             data.x,
             data.y,
-            stream=f"transfer/{attack.name}@{attack.eps!r}",
+            stream=_stream(attack),
             keep_examples=len(data),
             label=f"{attack.name} on the surrogate",
         )
@@ -203,3 +195,8 @@ def transfer_table_markdown(table: dict[str, Any]) -> str:
     for label, cells in [*table["rows"].items(), ("(surrogate, white-box)", table["surrogate_white_box"])]:
         lines.append(f"| {label} | " + " | ".join(f"{100 * cells[c]:.2f}" for c in columns) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _stream(attack: Attack) -> str:
+    """The attack's random stream: the same draws whichever function crafts with it."""
+    return f"transfer/{attack.name}@{attack.eps!r}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from mi_keras.attacks.objectives import cross_entropy, kl_divergence
+from mi_keras.objectives import cross_entropy, kl_divergence
 from mi_keras.enums import BaseLoss
 
 

@@ -1,4 +1,4 @@
-"""Stage-1 objectives for the two MI estimators (miat-reference.md 3.3 and 3.4).
+"""Stage-1 objectives for the two MI estimators (docs/method.md, section "Stage 1").
 
 Both are written on ``D = -I`` (the official ``compute_loss`` output) so that the weights
 and signs read exactly like the code; minimising ``D`` maximises the MI estimate.
@@ -11,6 +11,7 @@ import tensorflow as tf
 from mi_keras.enums import EstimatorObjective
 from mi_keras.losses.batch_statistics import batch_cosine, masked_count, masked_mean
 from mi_keras.distribution import global_sum
+from mi_keras.mi.mi_terms import MITerms
 
 # The official code's weights (train_MI_estimator.py); the paper never states them.
 COSINE_WEIGHT = 5.0
@@ -30,14 +31,10 @@ def _if_any(mask, value):
     return tf.where(masked_count(mask) > 0, value, tf.zeros_like(value))
 
 
-def contrastive_objectives(mi: dict[str, tf.Tensor], masks: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
-    """The code's Eq. 5 reading: ``(natural_loss, adversarial_loss)``.
-
-    ``mi`` holds ``natural_clean`` = I_N(x; h(x)), ``natural_adversarial`` = I_N(x; h(x_adv)),
-    ``adversarial_adversarial`` = I_A(n; h(x_adv)), ``adversarial_clean`` = I_A(n; h(x)).
-    """
-    d_n_clean, d_n_adv = -mi["natural_clean"], -mi["natural_adversarial"]
-    d_a_adv, d_a_clean = -mi["adversarial_adversarial"], -mi["adversarial_clean"]
+def contrastive_objectives(mi: MITerms, masks: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+    """The code's Eq. 5 reading: ``(natural_loss, adversarial_loss)``, from the four terms ``mi``."""
+    d_n_clean, d_n_adv = -mi.natural_mi_natural, -mi.natural_mi_adversarial
+    d_a_adv, d_a_clean = -mi.adversarial_mi_adversarial, -mi.adversarial_mi_natural
     correct, robust, fooled = masks["natural_correct"], masks["robust"], masks["fooled"]
     correct_count = masked_count(correct)
 
@@ -59,17 +56,18 @@ def contrastive_objectives(mi: dict[str, tf.Tensor], masks: dict[str, tf.Tensor]
     return natural, adversarial
 
 
-def mim_objectives(mi: dict[str, tf.Tensor], masks: dict[str, tf.Tensor], adversarial_wrong: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Eq. 4 with selection: maximise I_N(x; h(x)) on correct x and I_A(n; h(x_adv)) on fooled x_adv."""
-    d_n_clean, d_a_adv = -mi["natural_clean"], -mi["adversarial_adversarial"]
+def mim_objectives(mi: MITerms, masks: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+    """Eq. 4 with selection: maximise I_N(x; h(x)) on correct x and I_A(n; h(x_adv)) on wrong x_adv."""
+    d_n_clean, d_a_adv = -mi.natural_mi_natural, -mi.adversarial_mi_adversarial
     natural = _mean_or_fallback(d_n_clean, masks["natural_correct"], d_n_clean)
-    adversarial = _mean_or_fallback(d_a_adv, adversarial_wrong, d_a_adv)
+    adversarial = _mean_or_fallback(d_a_adv, 1.0 - masks["adversarial_correct"], d_a_adv)
     return natural, adversarial
 
 
-def estimator_objectives(objective: EstimatorObjective, mi, masks, adversarial_wrong):
+def estimator_objectives(objective: EstimatorObjective, mi: MITerms, masks: dict[str, tf.Tensor]):
+    """``(natural_loss, adversarial_loss)`` of stage 1; ``masks`` from `selection_masks`."""
     if objective == EstimatorObjective.CONTRASTIVE:
         return contrastive_objectives(mi, masks)
     if objective == EstimatorObjective.MIM:
-        return mim_objectives(mi, masks, adversarial_wrong)
+        return mim_objectives(mi, masks)
     raise ValueError(f"Unknown estimator objective {objective!r}.")

@@ -7,13 +7,11 @@ import tensorflow as tf
 from mi_keras.distribution import global_sum
 from mi_keras.enums import MIDifference
 from mi_keras.losses.batch_statistics import batch_cosine, masked_count, masked_mean
+from mi_keras.mi.mi_terms import MITerms
 
 
 def miat_loss(
-    natural_mi_clean: tf.Tensor,
-    natural_mi_adversarial: tf.Tensor,
-    adversarial_mi_adversarial: tf.Tensor,
-    adversarial_mi_clean: tf.Tensor,
+    terms: MITerms,
     selected: tf.Tensor,
     lam: float | tf.Tensor,
     difference: MIDifference = MIDifference.SELECTED_MEAN,
@@ -21,16 +19,21 @@ def miat_loss(
     """``|1 - cos(a, b)| + |1 - cos(d, c)| + lam * mean_selected(I_A(n; h(x_adv)) - I_N(x; h(x_adv)))``.
 
     With ``a = I_N(x; h(x))``, ``b = I_N(x; h(x_adv))``, ``c = I_A(n; h(x_adv))`` and
-    ``d = I_A(n; h(x))``, each masked by ``selected``; the cosines run over the batch axis
-    (the only workable reading of Eq. 8, docs/lambda.md). Zero when nothing is selected.
-    ``lam = 0`` is the released code. ``difference`` chooses how the lambda term is reduced
-    (`MIDifference`; the paper's selected mean by default, docs/lambda.md for the others).
+    ``d = I_A(n; h(x))`` (the fields of ``terms``), each masked by ``selected``; the cosines
+    run over the batch axis (the only workable reading of Eq. 8, docs/lambda.md). Zero when
+    nothing is selected. ``lam = 0`` is the released code. ``difference`` chooses how the
+    lambda term is reduced (`MIDifference`; the paper's selected mean by default,
+    docs/lambda.md for the others). docs/method.md, section "Stage 2", has the derivation.
     """
     any_selected = masked_count(selected) > 0
-    cosine_terms = tf.abs(1.0 - batch_cosine(natural_mi_clean * selected, natural_mi_adversarial * selected))
-    cosine_terms += tf.abs(1.0 - batch_cosine(adversarial_mi_clean * selected, adversarial_mi_adversarial * selected))
-    cosine_terms = tf.where(any_selected, cosine_terms, tf.zeros_like(cosine_terms))
-    return cosine_terms + lam * mi_difference(adversarial_mi_adversarial, natural_mi_adversarial, selected, difference)
+    natural = tf.abs(1.0 - batch_cosine(terms.natural_mi_natural * selected, terms.natural_mi_adversarial * selected))
+    adversarial = tf.abs(
+        1.0 - batch_cosine(terms.adversarial_mi_natural * selected, terms.adversarial_mi_adversarial * selected)
+    )
+    cosine_terms = tf.where(any_selected, natural + adversarial, tf.zeros_like(natural))
+    return cosine_terms + lam * mi_difference(
+        terms.adversarial_mi_adversarial, terms.natural_mi_adversarial, selected, difference
+    )
 
 
 def mi_difference(

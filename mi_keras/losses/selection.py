@@ -20,14 +20,17 @@ def correctness(logits: tf.Tensor, labels: tf.Tensor, selection: Selection) -> t
 
 
 def selection_masks(clean_logits, adversarial_logits, labels, selection: Selection) -> dict[str, tf.Tensor]:
-    """The masks of miat-reference.md 3.3: ``natural_correct``, ``robust`` and ``fooled``.
+    """The float masks ``natural_correct``, ``adversarial_correct``, ``robust`` and ``fooled``.
 
-    ``fooled`` (correct on x AND wrong on x_adv) is the Eq. 6 selection used by stage 2.
+    ``robust`` is correct on x and on x_adv; ``fooled`` (correct on x AND wrong on x_adv) is
+    the Eq. 6 selection of stage 2 (docs/method.md, section "Selection"). Stage 1, stage 2
+    and the MI probe all take their groups from here.
     """
     natural_correct = correctness(clean_logits, labels, selection)
     adversarial_correct = correctness(adversarial_logits, labels, selection)
     return {
         "natural_correct": natural_correct,
+        "adversarial_correct": adversarial_correct,
         "robust": natural_correct * adversarial_correct,
         "fooled": natural_correct * (1.0 - adversarial_correct),
     }

@@ -1,7 +1,9 @@
-"""Mutual-information estimation: local encoder, global network, bounds, estimator pair."""
+"""Mutual-information estimation: local encoder, global network, bounds, estimator, MIAT's MI terms."""
 
 from mi_keras.mi import bounds
+from mi_keras.mi.estimator_width import default_units
 from mi_keras.mi.global_network import GlobalNetwork
 from mi_keras.mi.initializers import IdentityUniform
 from mi_keras.mi.local_encoder import LocalEncoder
 from mi_keras.mi.mi_estimator import MIEstimator
+from mi_keras.mi.mi_terms import MITerms, mi_terms, pattern_features, score_against

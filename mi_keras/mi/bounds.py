@@ -4,7 +4,7 @@ The critic is ``T(i, j, k) = <g_i, L_{j,k}>``: the global feature of sample ``i`
 classifier's logits) against the local feature of sample ``j`` at position ``k`` (from the
 pattern). For row ``i`` the positive is ``j = positive_index[i]`` (the same sample) and every
 other column is a negative. Each bound returns one value per row, averaged over positions,
-as in MIAT's ``donsker_varadhan_loss`` (miat-reference.md section 2.3).
+as in MIAT's ``donsker_varadhan_loss`` (docs/method.md, section "The bounds").
 
 Rows and columns are separate so that, under ``tf.distribute``, a replica scores its own rows
 against the columns gathered from every replica and gets exactly the single-device values.
@@ -17,6 +17,28 @@ import math
 import tensorflow as tf
 
 from mi_keras.enums import Bound, DVVariant
+
+
+def scoring_batch_size(batch_size) -> int:
+    """``batch_size`` checked for scoring in batches: an int >= 2 (in-batch negatives)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise ValueError(
+            f"`batch_size` must be an integer >= 2 (the MI bounds need in-batch negatives); got {batch_size!r}."
+        )
+    return batch_size
+
+
+def batch_bounds(count: int, batch_size: int) -> list[tuple[int, int]]:
+    """``[begin, end)`` of each batch of ``count`` samples, none of a single sample.
+
+    The bounds take their negatives from the batch, so a last batch of one sample joins the
+    batch before it. Every evaluation that scores in batches (the MI probes, the pipeline's
+    validation splits) batches this way.
+    """
+    bounds = [(begin, min(begin + batch_size, count)) for begin in range(0, count, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], count)]
+    return bounds
 
 
 def pairwise_scores(global_features: tf.Tensor, local_features: tf.Tensor) -> tf.Tensor:

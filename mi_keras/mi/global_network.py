@@ -1,4 +1,4 @@
-"""The global (logits) network of the MI estimators: miat-reference.md section 2.2."""
+"""The global (logits) network of the MI estimators (docs/method.md, section 2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The local (pattern) encoder of the MI estimators: miat-reference.md section 2.1."""
+"""The local (pattern) encoder of the MI estimators (docs/method.md, section 2)."""
 
 from __future__ import annotations
 

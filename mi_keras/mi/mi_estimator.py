@@ -7,8 +7,10 @@ import tensorflow as tf
 
 from mi_keras.enums import Bound, DVVariant
 from mi_keras.mi.bounds import per_sample_mi
+from mi_keras.mi.estimator_width import PAPER_UNITS, default_units
 from mi_keras.mi.global_network import GlobalNetwork
 from mi_keras.mi.local_encoder import LocalEncoder
+from mi_keras.serialization import deserialize_if_config
 
 
 @keras.saving.register_keras_serializable(package="mi_keras")
@@ -43,15 +45,15 @@ class MIEstimator(keras.layers.Layer):
         self,
         local_encoder: LocalEncoder | None = None,
         global_network: GlobalNetwork | None = None,
-        units: int = 2048,
+        units: int = PAPER_UNITS,
         bound: str | Bound = Bound.DV,
         dv: str | DVVariant = DVVariant.EXACT,
         chunk_size: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.local_encoder = _deserialize(local_encoder) or LocalEncoder(units, name="local_encoder")
-        self.global_network = _deserialize(global_network) or GlobalNetwork(units, name="global_network")
+        self.local_encoder = deserialize_if_config(local_encoder) or LocalEncoder(units, name="local_encoder")
+        self.global_network = deserialize_if_config(global_network) or GlobalNetwork(units, name="global_network")
         if self.local_encoder.units != self.global_network.units:
             raise ValueError(
                 "`local_encoder` and `global_network` must have the same `units`; got "
@@ -65,8 +67,22 @@ class MIEstimator(keras.layers.Layer):
         self.chunk_size = chunk_size
 
     @classmethod
-    def for_classifier(cls, input_shape, num_classes: int, units: int = 2048, **kwargs) -> MIEstimator:
-        """A built estimator for images of ``input_shape`` (H, W, C) and ``num_classes`` logits."""
+    def for_classifier(
+        cls,
+        input_shape,
+        num_classes: int,
+        units: int | None = None,
+        classifier: keras.Model | None = None,
+        **kwargs,
+    ) -> MIEstimator:
+        """A built estimator for images of ``input_shape`` (H, W, C) and ``num_classes`` logits.
+
+        ``units`` None picks the width: `estimator_width.default_units` of ``classifier`` (the
+        widest of 64 ... 2048 costing at most one classifier forward pass) when one is given,
+        else the paper's 2048.
+        """
+        if units is None:
+            units = PAPER_UNITS if classifier is None else default_units(classifier, input_shape)
         estimator = cls(units=units, **kwargs)
         estimator.build((None, *input_shape), (None, num_classes))
         return estimator
@@ -118,7 +134,3 @@ class MIEstimator(keras.layers.Layer):
             "dv": self.dv.value,
             "chunk_size": self.chunk_size,
         }
-
-
-def _deserialize(layer):
-    return keras.saving.deserialize_keras_object(layer) if isinstance(layer, dict) else layer

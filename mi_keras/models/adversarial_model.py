@@ -7,18 +7,16 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from mi_keras.attacks.attack import Attack
+from mi_keras.attacks.attack import Attack, logits_of
 from mi_keras.distribution import global_sum
 from mi_keras.enums import BaseLoss
 from mi_keras.losses.adversarial_losses import base_loss
 from mi_keras.models.training_utils import (
+    adversarial_batch,
     as_attack,
     build_from_classifier,
     deserialize_if_config,
-    float_logits,
     images_and_labels,
-    reseed_random_layers,
-    step_seeds,
     training_seed,
 )
 
@@ -121,15 +119,12 @@ class AdversarialModel(keras.Model):
         return [*self._trackers.values(), self.clean_accuracy, self.adversarial_accuracy]
 
     def train_step(self, data):
-        x, y = images_and_labels(data)
-        attack_seed, layers_seed = step_seeds(self.seed, self.optimizer)
-        reseed_random_layers(self, layers_seed)
-        x_adv = self.attack(self.classifier, x, y, seed=attack_seed)
+        x, y, x_adv = adversarial_batch(self, data)
         context = self._gradient_free_inputs(x, x_adv)
         variables = self._trained_variables()
         with tf.GradientTape() as tape:
-            adversarial_logits = float_logits(self.classifier, x_adv, training=True)
-            clean_logits = float_logits(self.classifier, x, training=True) if self._needs_clean_logits() else None
+            adversarial_logits = logits_of(self.classifier, x_adv, training=True)
+            clean_logits = logits_of(self.classifier, x, training=True) if self._needs_clean_logits() else None
             share, values = self._objective(x, x_adv, y, clean_logits, adversarial_logits, context)
             scaled = self.optimizer.scale_loss(share)
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
@@ -139,8 +134,8 @@ class AdversarialModel(keras.Model):
     def test_step(self, data):
         x, y = images_and_labels(data)
         x_adv = self.eval_attack(self.classifier, x, y)
-        self.clean_accuracy.update_state(y, float_logits(self.classifier, x, training=False))
-        self.adversarial_accuracy.update_state(y, float_logits(self.classifier, x_adv, training=False))
+        self.clean_accuracy.update_state(y, logits_of(self.classifier, x, training=False))
+        self.adversarial_accuracy.update_state(y, logits_of(self.classifier, x_adv, training=False))
         return {"clean_accuracy": self.clean_accuracy.result(), "adversarial_accuracy": self.adversarial_accuracy.result()}
 
     def _update_metrics(self, values, y, clean_logits, adversarial_logits):

@@ -14,6 +14,7 @@ from mi_keras.losses.batch_statistics import masked_count, masked_mean
 from mi_keras.losses.miat_loss import miat_loss
 from mi_keras.losses.selection import selection_masks
 from mi_keras.mi.mi_estimator import MIEstimator
+from mi_keras.mi.mi_terms import MITerms, mi_terms, pattern_features
 from mi_keras.models.adversarial_model import AdversarialModel
 from mi_keras.models.training_utils import as_estimator, build_from_classifier, freeze
 
@@ -26,7 +27,8 @@ class MIDefenseModel(AdversarialModel):
     One step: ``x_adv = attack(h, x, y)`` (h in inference mode); each local encoder runs once,
     on ``x`` and on ``n = x_adv - x``, with no gradient; ``h(x_adv)`` then ``h(x)`` run once
     each in training mode and feed the base loss, the Eq. 6 selection and the four MI terms
-    ``I_N(x; h(x))``, ``I_N(x; h(x_adv))``, ``I_A(n; h(x_adv))``, ``I_A(n; h(x))``. The
+    ``I_N(x; h(x))``, ``I_N(x; h(x_adv))``, ``I_A(n; h(x_adv))``, ``I_A(n; h(x))`` (`mi_terms`,
+    each frozen global network run once on both logits; docs/method.md, sections 4 and 9). The
     official code runs h seven times and each local encoder twice for the same gradients.
 
     Saving and resuming work as in `AdversarialModel`: the estimators stay frozen after
@@ -120,8 +122,7 @@ class MIDefenseModel(AdversarialModel):
         tf.debugging.assert_greater_equal(
             batch, 2, message="MIDefenseModel needs batches of >= 2 samples (the MI bound uses in-batch negatives); batch with drop_remainder=True."
         )
-        natural = self.natural_estimator.encode(x, training=False)
-        adversarial = self.adversarial_estimator.encode(x_adv - x, training=False)
+        natural, adversarial = pattern_features(self.natural_estimator, self.adversarial_estimator, x, x_adv, training=False)
         return {
             "natural_features": gather_rows(tf.stop_gradient(natural)),
             "adversarial_features": gather_rows(tf.stop_gradient(adversarial)),
@@ -132,18 +133,15 @@ class MIDefenseModel(AdversarialModel):
         share, values = super()._objective(x, x_adv, y, clean_logits, adversarial_logits, context)
         mi = self._mi_terms(clean_logits, adversarial_logits, context)
         selected = selection_masks(clean_logits, adversarial_logits, y, self.selection)["fooled"]
-        mi_loss = miat_loss(
-            mi["natural_clean"], mi["natural_adversarial"], mi["adversarial_adversarial"], mi["adversarial_clean"],
-            selected, self._current_lam(), self.difference,
-        )
+        mi_loss = miat_loss(mi, selected, self._current_lam(), self.difference)
         share += self.alpha * mi_loss / num_replicas()  # every replica holds the global value
         global_batch = global_sum(tf.cast(tf.shape(y)[0], tf.float32))
         values = {
             "loss": values["base_loss"] + self.alpha * mi_loss,
             "base_loss": values["base_loss"],
             "mi_loss": mi_loss,
-            "natural_mi": masked_mean(mi["natural_adversarial"], selected),
-            "adversarial_mi": masked_mean(mi["adversarial_adversarial"], selected),
+            "natural_mi": masked_mean(mi.natural_mi_adversarial, selected),
+            "adversarial_mi": masked_mean(mi.adversarial_mi_adversarial, selected),
             "selected_fraction": masked_count(selected) / global_batch,
         }
         return share, values
@@ -155,19 +153,13 @@ class MIDefenseModel(AdversarialModel):
         progress = tf.cast(self.optimizer.iterations + 1, tf.float32) / float(self.lam_ramp_steps)
         return self.lam * tf.minimum(progress, 1.0)
 
-    def _mi_terms(self, clean_logits, adversarial_logits, context) -> dict[str, tf.Tensor]:
-        index = context["positive_index"]
-
-        def score(estimator, features, logits):
-            return estimator.score(features, logits, training=False, positive_index=index, bound=self.mi_bound)
-
-        natural, adversarial = self.natural_estimator, self.adversarial_estimator
-        return {
-            "natural_clean": score(natural, context["natural_features"], clean_logits),
-            "natural_adversarial": score(natural, context["natural_features"], adversarial_logits),
-            "adversarial_adversarial": score(adversarial, context["adversarial_features"], adversarial_logits),
-            "adversarial_clean": score(adversarial, context["adversarial_features"], clean_logits),
-        }
+    def _mi_terms(self, clean_logits, adversarial_logits, context) -> MITerms:
+        return mi_terms(
+            self.natural_estimator, self.adversarial_estimator,
+            context["natural_features"], context["adversarial_features"],
+            clean_logits, adversarial_logits,
+            training=False, positive_index=context["positive_index"], bound=self.mi_bound,
+        )  # fmt: skip
 
     def build(self, input_shape):
         super().build(input_shape)

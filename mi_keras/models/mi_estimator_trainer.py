@@ -7,21 +7,20 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from mi_keras.attacks.attack import Attack
+from mi_keras.attacks.attack import Attack, logits_of
 from mi_keras.distribution import num_replicas
 from mi_keras.enums import EstimatorObjective, Selection
 from mi_keras.losses.batch_statistics import masked_mean
 from mi_keras.losses.estimator_objectives import estimator_objectives
-from mi_keras.losses.selection import correctness, selection_masks
+from mi_keras.losses.selection import selection_masks
+from mi_keras.mi.mi_terms import mi_terms, pattern_features
 from mi_keras.models.training_utils import (
+    adversarial_batch,
     as_attack,
     as_estimator,
     build_from_classifier,
     deserialize_if_config,
-    float_logits,
     images_and_labels,
-    reseed_random_layers,
-    step_seeds,
     training_seed,
 )
 
@@ -116,35 +115,27 @@ class MIEstimatorTrainer(keras.Model):
         return self.trainable_weights
 
     def _estimator_losses(self, x, x_adv, y, training):
-        clean_logits = tf.stop_gradient(float_logits(self.classifier, x, training=False))
-        adversarial_logits = tf.stop_gradient(float_logits(self.classifier, x_adv, training=False))
-        natural_features = self.natural_estimator.encode(x, training=training)
-        adversarial_features = self.adversarial_estimator.encode(x_adv - x, training=training)
-        mi = {
-            "natural_clean": self.natural_estimator.score(natural_features, clean_logits, training=training),
-            "natural_adversarial": self.natural_estimator.score(natural_features, adversarial_logits, training=training),
-            "adversarial_adversarial": self.adversarial_estimator.score(adversarial_features, adversarial_logits, training=training),
-            "adversarial_clean": self.adversarial_estimator.score(adversarial_features, clean_logits, training=training),
-        }
+        clean_logits = tf.stop_gradient(logits_of(self.classifier, x, training=False))
+        adversarial_logits = tf.stop_gradient(logits_of(self.classifier, x_adv, training=False))
+        features = pattern_features(self.natural_estimator, self.adversarial_estimator, x, x_adv, training=training)
+        mi = mi_terms(
+            self.natural_estimator, self.adversarial_estimator, *features, clean_logits, adversarial_logits, training=training
+        )
         masks = selection_masks(clean_logits, adversarial_logits, y, self.selection)
-        adversarial_wrong = 1.0 - correctness(adversarial_logits, y, self.selection)
-        natural, adversarial = estimator_objectives(self.objective, mi, masks, adversarial_wrong)
+        natural, adversarial = estimator_objectives(self.objective, mi, masks)
         values = {
             "loss": natural + adversarial,
             "natural_loss": natural,
             "adversarial_loss": adversarial,
-            "natural_mi_robust": masked_mean(mi["natural_adversarial"], masks["robust"]),
-            "natural_mi_fooled": masked_mean(mi["natural_adversarial"], masks["fooled"]),
-            "adversarial_mi_robust": masked_mean(mi["adversarial_adversarial"], masks["robust"]),
-            "adversarial_mi_fooled": masked_mean(mi["adversarial_adversarial"], masks["fooled"]),
+            "natural_mi_robust": masked_mean(mi.natural_mi_adversarial, masks["robust"]),
+            "natural_mi_fooled": masked_mean(mi.natural_mi_adversarial, masks["fooled"]),
+            "adversarial_mi_robust": masked_mean(mi.adversarial_mi_adversarial, masks["robust"]),
+            "adversarial_mi_fooled": masked_mean(mi.adversarial_mi_adversarial, masks["fooled"]),
         }
         return values
 
     def train_step(self, data):
-        x, y = images_and_labels(data)
-        attack_seed, layers_seed = step_seeds(self.seed, self.optimizer)
-        reseed_random_layers(self, layers_seed)
-        x_adv = self.attack(self.classifier, x, y, seed=attack_seed)
+        x, y, x_adv = adversarial_batch(self, data)
         variables = self.trainable_variables
         with tf.GradientTape() as tape:
             values = self._estimator_losses(x, x_adv, y, training=True)

@@ -11,11 +11,7 @@ import tensorflow as tf
 from mi_keras.attacks.attack import Attack
 from mi_keras.attacks.geometry import fold_seed
 from mi_keras.mi.mi_estimator import MIEstimator
-
-
-def deserialize_if_config(value):
-    """A Keras object from its serialized config (as `from_config` passes it), else unchanged."""
-    return keras.saving.deserialize_keras_object(value) if isinstance(value, dict) else value
+from mi_keras.serialization import deserialize_if_config
 
 
 def as_attack(value, argument: str) -> Attack:
@@ -48,11 +44,6 @@ def images_and_labels(data) -> tuple[tf.Tensor, tf.Tensor]:
     if y is None:
         raise ValueError("Adversarial training needs labels: the dataset must yield (images, labels).")
     return tf.cast(x, tf.float32), tf.cast(tf.reshape(y, [-1]), tf.int32)
-
-
-def float_logits(classifier, images, training: bool) -> tf.Tensor:
-    """Logits as float32 whatever the precision policy: losses and masks need full precision."""
-    return tf.cast(classifier(images, training=training), tf.float32)
 
 
 def training_seed(seed: int | None, attack: Attack) -> int:
@@ -93,6 +84,16 @@ def reseed_random_layers(model: keras.layers.Layer, seed: tf.Tensor) -> None:
     states = [variable for variable in model.variables if id(variable) not in weights]
     for index, state in enumerate(states):
         state.assign(tf.cast(fold_seed(seed, index), state.dtype))
+
+
+def adversarial_batch(model, data) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """``(x, y, x_adv)`` of a training step of ``model`` (it has ``seed``, ``attack``,
+    ``classifier`` and ``optimizer``): the random layers are reseeded and the attack run
+    from seeds derived from ``(model.seed, step)``."""
+    x, y = images_and_labels(data)
+    attack_seed, layers_seed = step_seeds(model.seed, model.optimizer)
+    reseed_random_layers(model, layers_seed)
+    return x, y, model.attack(model.classifier, x, y, seed=attack_seed)
 
 
 def build_from_classifier(model) -> None:

@@ -12,6 +12,7 @@ from mi_keras.attacks import PGD
 from mi_keras.distribution import is_chief, multi_worker_strategy
 from mi_keras.enums import ParsableEnum
 from mi_keras.models import MIDefenseModel, WMIMModel
+from pipeline.components.artifacts import EstimatorFiles
 from pipeline.orchestration.config import (
     AttackConfig,
     DefenseMethod,
@@ -69,7 +70,7 @@ def training_attack(attack: AttackConfig, seed: int) -> PGD:
 def mi_defense_model(
     config: PipelineConfig,
     classifier: keras.Model,
-    estimator_paths: tuple[pathlib.Path, pathlib.Path],
+    estimators: EstimatorFiles,
     steps_per_epoch: int,
     alpha: float | None = None,
     lam: float | None = None,
@@ -80,37 +81,31 @@ def mi_defense_model(
     Args:
         config: the pipeline config.
         classifier: the classifier to train.
-        estimator_paths: the natural and the adversarial estimator (``.keras`` files),
-            loaded afresh so no two models share their state.
+        estimators: the stage-1 estimators, loaded afresh so no two models share their state.
         steps_per_epoch: converts ``train.lam_ramp_epochs`` to steps.
         alpha, lam: tuned values replacing the section's (None keeps them).
     """
     section: MIATConfig = config.train
-    natural, adversarial = (keras.saving.load_model(path) for path in estimator_paths)
+    natural, adversarial = estimators.load()
+    shared = {
+        "attack": training_attack(config.attack, config.seed),
+        "base_loss": section.base_loss,
+        "beta": section.beta,
+        "alpha": section.alpha if alpha is None else alpha,
+        "seed": config.seed,
+    }
     if section.method == DefenseMethod.WMIM:
-        return WMIMModel(
-            classifier,
-            natural,
-            attack=training_attack(config.attack, config.seed),
-            base_loss=section.base_loss,
-            beta=section.beta,
-            alpha=section.alpha if alpha is None else alpha,
-            seed=config.seed,
-        )
+        return WMIMModel(classifier, natural, **shared)
     return MIDefenseModel(
         classifier,
         natural,
         adversarial,
-        attack=training_attack(config.attack, config.seed),
-        base_loss=section.base_loss,
-        beta=section.beta,
-        alpha=section.alpha if alpha is None else alpha,
+        **shared,
         lam=section.lam if lam is None else lam,
         selection=section.selection,
         lam_ramp_steps=section.lam_ramp_epochs * steps_per_epoch,
         difference=section.difference,
         mi_bound=section.mi_bound,
-        seed=config.seed,
     )
 
 

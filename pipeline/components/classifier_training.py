@@ -12,16 +12,12 @@ from collections.abc import Callable
 import keras
 
 from mi_keras.models.architectures import build_classifier
+from pipeline.components.artifacts import ClassifierFiles
 from pipeline.components.builders import classifier_optimizer
 from pipeline.components.resumable_fit import FitResult, ResumableFit
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.config import TrainingConfig
 from pipeline.orchestration.stage import StageContext
-
-BEST_FILE = "best.keras"
-LAST_FILE = "last.keras"
-HISTORY_FILE = "history.json"
-SUMMARY_FILE = "training.json"
 
 
 @dataclasses.dataclass
@@ -119,11 +115,12 @@ class ClassifierTraining:
 
     @staticmethod
     def save(trained: TrainedClassifier, directory: pathlib.Path) -> dict:
-        """Writes best.keras, last.keras, history.json and training.json; returns the summary."""
+        """Writes the `ClassifierFiles` of ``directory``; returns the summary."""
+        files = ClassifierFiles(directory)
         directory.mkdir(parents=True)
-        trained.classifier.save(directory / LAST_FILE)
+        trained.classifier.save(files.last)
         fit = trained.fit
-        shutil.copyfile(fit.best_model_path, directory / BEST_FILE)
+        shutil.copyfile(fit.best_model_path, files.best)
         best_row = next(row for row in fit.history if row["epoch"] == fit.best_epoch)
         summary = {
             "epochs": fit.epochs,
@@ -135,6 +132,6 @@ class ClassifierTraining:
             "last_val_clean_accuracy": fit.history[-1]["val_clean_accuracy"],
             "last_val_adversarial_accuracy": fit.history[-1]["val_adversarial_accuracy"],
         }
-        (directory / HISTORY_FILE).write_text(json.dumps(fit.history, indent=1))
-        (directory / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+        files.history.write_text(json.dumps(fit.history, indent=1))
+        files.summary.write_text(json.dumps(summary, indent=2))
         return summary

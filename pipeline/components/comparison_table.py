@@ -9,6 +9,9 @@ from typing import Any
 
 from mi_keras.evaluation import AttackSpec, RobustnessReport
 
+BASELINE_LABEL = "Standard AT"  # the row of the standard-AT (pretrain) classifier
+MIAT_LABEL = "MIAT"  # the row of the trained (train stage) classifier
+
 
 @dataclasses.dataclass
 class ComparisonRow:

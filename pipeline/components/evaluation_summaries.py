@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from mi_keras.evaluation import RobustnessReport
-from mi_keras.evaluation.mi_probe import MEASUREMENTS
+from mi_keras.evaluation.mi_probe import GROUPS, MEASUREMENTS
 
 # Small images (8x8 digits) are scaled up so that TensorBoard shows them legibly.
 _MIN_DISPLAY_SIZE = 64
@@ -26,14 +26,14 @@ def write_robustness(log_dir: str | os.PathLike, report: RobustnessReport) -> No
             tf.summary.scalar(f"accuracy/{result.name}@{result.eps:g}", result.robust_accuracy, step=0)
         if report.clean_examples is not None and report.adversarial_examples:
             rows = [report.clean_examples[0], *(images for images, _ in report.adversarial_examples.values())]
-            names = ", ".join(["clean", *report.adversarial_examples])
+            largest = max(report.eps)
+            names = ", ".join(["clean", *(report.result(spec, largest).name for spec in report.adversarial_examples)])
             tf.summary.image("clean_vs_adversarial", image_grid(rows)[None], step=0, description=f"Rows: {names}.")
 
 
 def write_mi_histograms(log_dir: str | os.PathLike, per_sample: dict[str, np.ndarray]) -> None:
     """Histograms of the four MI measurements, over robust and over fooled test samples."""
-    robust = per_sample["correct"] & per_sample["correct_adversarial"]
-    groups = {"robust": robust, "fooled": per_sample["correct"] & ~per_sample["correct_adversarial"]}
+    groups = {group: per_sample[group] for group in GROUPS}
     with tf.summary.create_file_writer(str(log_dir)).as_default():
         for name, label in MEASUREMENTS.items():
             for group, mask in groups.items():

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pathlib
-
 import keras_tuner as kt
 
 from mi_keras.models import MIDefenseModel
 from mi_keras.models.architectures import build_classifier
+from pipeline.components.artifacts import EstimatorFiles
 from pipeline.components.builders import classifier_optimizer, mi_defense_model
 from pipeline.components.callbacks import SelectionScore
 from pipeline.orchestration.config import PipelineConfig
@@ -20,11 +19,12 @@ class MIATHyperModel(kt.HyperModel):
     (the MI-loss weight, paper: 5), ``lam`` uniform in ``[lam_min, lam_max]`` (the
     MI-difference weight, paper: 0.1) and, with ``tune_learning_rate``, ``learning_rate``
     log-uniform in ``[lr_min, lr_max]``. Everything else comes from ``config.train``. The
-    frozen estimators are reloaded for every trial, so no trial sees another's state.
+    frozen estimators are reloaded for every trial, so no trial sees another's state. The
+    hyperparameter names are the fields of `TunedHyperparameters`, the tune stage's result.
 
     Example:
     ```python
-    hypermodel = MIATHyperModel(config, (8, 8, 1), 10, "estimators/", steps_per_epoch=20)
+    hypermodel = MIATHyperModel(config, (8, 8, 1), 10, EstimatorFiles.of(artifact), steps_per_epoch=20)
     tuner = kt.RandomSearch(hypermodel, objective=kt.Objective("val_adversarial_accuracy", "max"), max_trials=4)
     tuner.search(train, validation_data=validation, epochs=2)
     ```
@@ -33,8 +33,7 @@ class MIATHyperModel(kt.HyperModel):
         config: the pipeline config.
         image_shape: ``(H, W, C)`` of the images.
         num_classes: number of classes.
-        natural_estimator_path: the stage-1 natural estimator (``.keras``).
-        adversarial_estimator_path: the stage-1 adversarial estimator (``.keras``).
+        estimators: the stage-1 estimators.
         steps_per_epoch: training steps per epoch (for the learning-rate milestones).
     """
 
@@ -43,16 +42,14 @@ class MIATHyperModel(kt.HyperModel):
         config: PipelineConfig,
         image_shape: tuple[int, int, int],
         num_classes: int,
-        natural_estimator_path: pathlib.Path,
-        adversarial_estimator_path: pathlib.Path,
+        estimators: EstimatorFiles,
         steps_per_epoch: int,
     ):
         super().__init__(name="miat")
         self.config = config
         self.image_shape = tuple(image_shape)
         self.num_classes = num_classes
-        self.natural_estimator_path = natural_estimator_path
-        self.adversarial_estimator_path = adversarial_estimator_path
+        self.estimators = estimators
         self.steps_per_epoch = steps_per_epoch
 
     def build(self, hp: kt.HyperParameters) -> MIDefenseModel:
@@ -74,7 +71,7 @@ class MIATHyperModel(kt.HyperModel):
         model = mi_defense_model(
             self.config,
             classifier,
-            (self.natural_estimator_path, self.adversarial_estimator_path),
+            self.estimators,
             self.steps_per_epoch,
             alpha=alpha,
             lam=lam,

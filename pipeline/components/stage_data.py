@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from mi_keras.data import DatasetSplit, load_dataset
+from mi_keras.mi.bounds import batch_bounds
 from pipeline.orchestration.artifact import Artifact
 from pipeline.orchestration.config import DataConfig
 
@@ -85,15 +86,19 @@ class StageData:
         return dataset
 
     def evaluation_split(self, split: str | DatasetSplit, batch_size: int) -> tf.data.Dataset:
-        """Every example of a split, unshuffled, with no batch of a single example.
+        """Every example of a split, unshuffled, batched by `mi_keras.mi.bounds.batch_bounds`.
 
-        The DV bound needs in-batch negatives, so a last batch of one is avoided by
-        growing the batch size until the remainder is not 1.
+        The MI bounds need in-batch negatives, so a last batch of one sample joins the batch
+        before it, as in the MI probe.
         """
-        count = self.num_examples(split)
-        while count % batch_size == 1 and batch_size < count:
-            batch_size += 1
-        return self.split(split, batch_size=batch_size, shuffle=False, drop_remainder=False)
+        batches = self.split(split, batch_size=batch_size, shuffle=False, drop_remainder=False)
+        bounds = batch_bounds(self.num_examples(split), batch_size)
+        if len(bounds) < 2:
+            return batches
+        last_begin, count = bounds[-1]
+        examples = batches.unbatch()
+        head = examples.take(last_begin).batch(batch_size)
+        return head.concatenate(examples.skip(last_begin).batch(count - last_begin))
 
     def arrays(self, split: str | DatasetSplit) -> tuple[np.ndarray, np.ndarray]:
         """A whole split as NumPy ``(x float32 NHWC, y int32)``, in file order."""

@@ -15,35 +15,15 @@ models on the 10,000 test images; MIAT should keep standard AT's clean accuracy 
 or exceed its PGD accuracy.
 """
 
-from mi_keras.evaluation import AttackSpec
-from mi_keras.models.architectures import Architecture
-from pipeline.orchestration.config import (
-    AttackConfig,
-    DataConfig,
-    EstimatorConfig,
-    EvaluateConfig,
-    ExportConfig,
-    MIATConfig,
-    ModelConfig,
-    PipelineConfig,
-    TrainingConfig,
-)
+import dataclasses
 
-_TRAINING = dict(
-    epochs=20, batch_size=128, learning_rate=0.01, momentum=0.9, weight_decay=2e-4, lr_milestones=(15,), lr_decay=0.1
-)
+from pipeline.configs.mnist import CONFIG as _MNIST
+from pipeline.orchestration.config import ExportConfig
 
-CONFIG = PipelineConfig(
+CONFIG = dataclasses.replace(
+    _MNIST,
     name="fashion_mnist",
-    seed=0,
-    data=DataConfig(dataset="idx:/usr/share/datasets/fashion-mnist", validation_size=0.1),
-    model=ModelConfig(architecture=Architecture.SMALL_CNN),
-    attack=AttackConfig(threat_model="Linf", eps=0.1, steps=10),
-    pretrain=TrainingConfig(**_TRAINING),
-    estimators=EstimatorConfig(units=2048, epochs=10, batch_size=400, learning_rate=1e-3, lr_milestones=()),
-    train=MIATConfig(**_TRAINING, alpha=5.0, lam=0.1),
-    evaluate=EvaluateConfig(
-        attacks=(AttackSpec.FGSM, AttackSpec.PGD20, AttackSpec.PGD40, AttackSpec.CW_INF), batch_size=500
-    ),
+    data=dataclasses.replace(_MNIST.data, dataset="idx:/usr/share/datasets/fashion-mnist"),
+    attack=dataclasses.replace(_MNIST.attack, eps=0.1),
     export=ExportConfig(name="fashion_mnist"),
 )

@@ -51,6 +51,8 @@ class PipelineRunner:
       transitively, the stages they read from.
     * Cache: a stage whose code version, config sections and input fingerprints match a
       complete execution whose outputs still exist is skipped (recorded as ``cached``).
+    * Contracts: a stage's ``run`` gets `Stage.config_view`, which refuses any config
+      section it does not declare, so its cache key covers everything it reads.
     * ``force``: those stages and every selected stage downstream of them execute anew,
       and their resume folders are cleared.
     * Outputs are written to ``<root>/<stage>/.staging-<id>`` and renamed to
@@ -229,7 +231,7 @@ class PipelineRunner:
         staging.mkdir(parents=True)
         work_dir.mkdir(parents=True, exist_ok=True)
         context = StageContext(
-            config=self.config,
+            config=stage.config_view(self.config),
             execution_id=execution_id,
             output_dir=staging,
             work_dir=work_dir,

@@ -15,6 +15,7 @@ import mi_keras
 from mi_keras.enums import ParsableEnum
 from pipeline.orchestration.artifact import Artifact, ArtifactType
 from pipeline.orchestration.config import PipelineConfig
+from pipeline.orchestration.config_view import ConfigView
 from pipeline.orchestration.metadata_store import MetadataStore
 
 _PIPELINE_DIR = pathlib.Path(__file__).resolve().parents[1]
@@ -42,7 +43,7 @@ class StageContext:
     """What a running stage may use.
 
     Attributes:
-        config: the validated pipeline config.
+        config: the validated pipeline config, restricted to the stage's declared sections.
         execution_id: this execution's id in the metadata store.
         output_dir: a private staging folder; the runner renames it to
             ``<root>/<stage>/<execution_id>`` once the stage returns.
@@ -55,7 +56,7 @@ class StageContext:
         verbose: Keras progress-bar verbosity (1: bars, 0: silent).
     """
 
-    config: PipelineConfig
+    config: ConfigView
     execution_id: int
     output_dir: pathlib.Path
     work_dir: pathlib.Path
@@ -77,7 +78,8 @@ class Stage:
     """Base class of a pipeline stage.
 
     Subclasses set `name`, declare their upstream stages and the config sections their
-    result depends on (the cache key covers exactly those), and implement `run`.
+    result depends on (the cache key covers exactly those, and `run` may read only those),
+    and implement `run`.
     """
 
     name: StageName
@@ -87,7 +89,11 @@ class Stage:
         return ()
 
     def config_sections(self, config: PipelineConfig) -> tuple[str, ...]:
-        """The config sections (and top-level keys) the outputs depend on."""
+        """The config sections, top-level keys and ``section.field`` keys `run` reads.
+
+        The cache key covers exactly these, and `run` gets a `ConfigView` that refuses any
+        other key, so a stage cannot depend on a setting its cache key misses.
+        """
         return ()
 
     def enabled_by_default(self, config: PipelineConfig) -> bool:
@@ -103,13 +109,14 @@ class Stage:
         root (their process is gone); returns one line per removal. Called at a run's start."""
         return []
 
+    def config_view(self, config: PipelineConfig) -> ConfigView:
+        """The config as `run` sees it: only the declared sections (see `ConfigView`)."""
+        return ConfigView(config, self.name.value, self.config_sections(config))
+
     def cache_config(self, config: PipelineConfig) -> dict[str, Any]:
-        values = config.to_dict()
-        sections = self.config_sections(config)
-        if config.deterministic and "seed" in sections:
-            # Deterministic ops give other numbers for the same seed; default runs keep their keys.
-            sections = (*sections, "deterministic")
-        return {key: values[key] for key in sections}
+        """The declared config values; with ``deterministic`` when set (deterministic ops give
+        other numbers for the same seed; default runs keep their keys)."""
+        return self.config_view(config).to_dict()
 
     def run(self, context: StageContext, inputs: Inputs) -> list[Artifact]:
         raise NotImplementedError(f"{type(self).__name__} must implement `run`.")

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import pathlib
-
 import keras
 
 from mi_keras.mi import MIEstimator
 from mi_keras.models import MIEstimatorTrainer
+from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles
 from pipeline.components.builders import estimator_optimizer, training_attack
-from pipeline.components.classifier_training import BEST_FILE, HISTORY_FILE
 from pipeline.components.resumable_fit import ResumableFit
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
 from pipeline.orchestration.config import PipelineConfig
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
-
-NATURAL_FILE = "natural_estimator.keras"
-ADVERSARIAL_FILE = "adversarial_estimator.keras"
 
 
 class Estimators(Stage):
@@ -30,8 +24,8 @@ class Estimators(Stage):
     objective (the official code's Eq. 5) or ``"mim"`` (Eq. 4). As in the code, the last
     epoch is kept. Per epoch, TensorBoard gets the losses and the estimators' MI on robust
     and fooled samples, on the training batches and on the validation split.
-    Output ``estimators``: ``natural_estimator.keras``, ``adversarial_estimator.keras``
-    (Keras layers, loadable with ``keras.saving.load_model``) and ``history.json``.
+    Output ``estimators``: `EstimatorFiles` (the two Keras layers, loadable with
+    ``keras.saving.load_model``, and ``history.json``).
     """
 
     name = StageName.ESTIMATORS
@@ -49,13 +43,14 @@ class Estimators(Stage):
         train = data.split("train", section.batch_size, augment=config.data.augment, seed=config.seed)
         validation = data.evaluation_split("validation", section.batch_size)
         with context.strategy.scope():
-            target = keras.saving.load_model(pathlib.Path(inputs[StageName.PRETRAIN]["model"].uri) / BEST_FILE)
+            target = keras.saving.load_model(ClassifierFiles.of(inputs[StageName.PRETRAIN]["model"]).best)
             target.trainable = False
             estimators = [
                 MIEstimator.for_classifier(
                     data.image_shape,
                     data.num_classes,
                     units=section.units,
+                    classifier=target,
                     bound=section.bound,
                     dv=section.dv,
                     name=name,
@@ -79,11 +74,9 @@ class Estimators(Stage):
             validation_data=validation,
             steps_per_epoch=data.steps_per_epoch(section.batch_size),
         )
-        output = context.output_dir / "estimators"
-        output.mkdir()
-        keras.saving.save_model(trainer.natural_estimator, output / NATURAL_FILE)
-        keras.saving.save_model(trainer.adversarial_estimator, output / ADVERSARIAL_FILE)
-        (output / HISTORY_FILE).write_text(json.dumps(fit.history, indent=1))
+        EstimatorFiles(context.output_dir / "estimators").save(
+            trainer.natural_estimator, trainer.adversarial_estimator, fit.history
+        )
         last = {key: value for key, value in fit.history[-1].items() if key != "epoch"}
         context.log_metrics(last)
         return [

@@ -10,8 +10,8 @@ import keras
 
 from mi_keras.evaluation import AttackSpec, DataSlice, evaluate_robustness
 from mi_keras.evaluation.mi_probe import MIProbe
-from pipeline.components.classifier_training import BEST_FILE, LAST_FILE
-from pipeline.components.comparison_table import ComparisonTable
+from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles
+from pipeline.components.comparison_table import BASELINE_LABEL, MIAT_LABEL, ComparisonTable
 from pipeline.components.evaluation_summaries import (
     write_mi_histograms,
     write_robustness,
@@ -20,11 +20,8 @@ from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
 from pipeline.orchestration.config import PipelineConfig
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
-from pipeline.stages.estimators import ADVERSARIAL_FILE, NATURAL_FILE
 
 BLESSING_FILE = "blessing.json"
-MIAT_LABEL = "MIAT"
-BASELINE_LABEL = "Standard AT"
 
 
 class Evaluate(Stage):
@@ -62,7 +59,7 @@ class Evaluate(Stage):
             config.attack.threat_model.value,
             len(test[1]),
         )
-        for label, key, path in self._models(inputs, settings.last_epoch):
+        for label, key, path, best in self._models(inputs, settings.last_epoch):
             print(f"[evaluate] {label}: {path}")
             report = evaluate_robustness(
                 str(path),
@@ -81,7 +78,7 @@ class Evaluate(Stage):
             )
             table.add(label, report)
             write_robustness(context.tensorboard_dir / key, report)
-            if settings.mi_probe and path.name == BEST_FILE:
+            if settings.mi_probe and best:
                 self._probe(context, inputs, path, test, output / key, context.tensorboard_dir / key)
         table.save(output)
         print(table.to_markdown())
@@ -107,14 +104,15 @@ class Evaluate(Stage):
         ]
 
     @staticmethod
-    def _models(inputs: Inputs, last_epoch: bool) -> list[tuple[str, str, pathlib.Path]]:
-        baseline = pathlib.Path(inputs[StageName.PRETRAIN]["model"].uri)
-        miat = pathlib.Path(inputs[StageName.TRAIN]["model"].uri)
-        models = [(BASELINE_LABEL, "standard_at", baseline / BEST_FILE), (MIAT_LABEL, "miat", miat / BEST_FILE)]
+    def _models(inputs: Inputs, last_epoch: bool) -> list[tuple[str, str, pathlib.Path, bool]]:
+        """(label, output folder, classifier file, best epoch?) per evaluated model."""
+        baseline = ClassifierFiles.of(inputs[StageName.PRETRAIN]["model"])
+        miat = ClassifierFiles.of(inputs[StageName.TRAIN]["model"])
+        models = [(BASELINE_LABEL, "standard_at", baseline.best, True), (MIAT_LABEL, "miat", miat.best, True)]
         if last_epoch:
             models += [
-                (f"{BASELINE_LABEL} (last epoch)", "standard_at_last", baseline / LAST_FILE),
-                (f"{MIAT_LABEL} (last epoch)", "miat_last", miat / LAST_FILE),
+                (f"{BASELINE_LABEL} (last epoch)", "standard_at_last", baseline.last, False),
+                (f"{MIAT_LABEL} (last epoch)", "miat_last", miat.last, False),
             ]
         return models
 
@@ -123,11 +121,9 @@ class Evaluate(Stage):
         context: StageContext, inputs: Inputs, path: pathlib.Path, test, output: pathlib.Path, log_dir: pathlib.Path
     ) -> None:
         config = context.config
-        estimators = pathlib.Path(inputs[StageName.ESTIMATORS]["estimators"].uri)
         probe = MIProbe(
             keras.saving.load_model(path),
-            keras.saving.load_model(estimators / NATURAL_FILE),
-            keras.saving.load_model(estimators / ADVERSARIAL_FILE),
+            *EstimatorFiles.of(inputs[StageName.ESTIMATORS]["estimators"]).load(),
             AttackSpec.PGD20.build(config.attack.eps, config.attack.threat_model, seed=config.seed),
             batch_size=max(2, config.evaluate.batch_size),
             seed=config.seed,

@@ -10,11 +10,12 @@ import keras
 
 import mi_keras
 from mi_keras.export import export_classifier, next_version_dir, staging_dirs
-from pipeline.components.classifier_training import BEST_FILE
+from pipeline.components.artifacts import ClassifierFiles
 from pipeline.components.comparison_table import ComparisonTable
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
 from pipeline.orchestration.config import PipelineConfig
+from pipeline.orchestration.config_view import ConfigView
 from pipeline.orchestration.metadata_store import process_alive
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
 
@@ -28,7 +29,8 @@ class Export(Stage):
     records that nothing was pushed and why. The SavedModel (`mi_keras.export.export_classifier`)
     has ``serving_default`` (float32 images in [0, 1] -> logits, probabilities, class_ids),
     ``serving_uint8`` (0..255 pixels) and ``serving_encoded`` (PNG/JPEG bytes), and its ``assets/metadata.json`` holds the
-    class names, input shape, threat model, eps, the evaluation metrics and the config.
+    class names, input shape, threat model, eps, the evaluation metrics and the config
+    sections the stage declares (every one that shaped the model and its evaluation).
     Outputs: ``push_record`` (``push.json``: pushed or not, the version path, the reasons)
     and, with a push, ``pushed_model``: the version folder itself.
     """
@@ -39,7 +41,10 @@ class Export(Stage):
         return (StageName.INGEST, StageName.TRAIN, StageName.EVALUATE)
 
     def config_sections(self, config: PipelineConfig) -> tuple[str, ...]:
-        return ("export",)
+        # The metadata records the recipe of the exported model and of its evaluation: every
+        # section that shaped them (not the black-box transfer, which touches neither).
+        tuned = ("tune",) if config.train.use_tuned else ()
+        return ("seed", "data", "model", "attack", "pretrain", "estimators", *tuned, "train", "evaluate", "export")
 
     def remove_leftovers(self, config: PipelineConfig) -> list[str]:
         """Removes the unfinished exports under ``<base_dir>/<name>/`` whose process is gone."""
@@ -69,7 +74,7 @@ class Export(Stage):
             version_dir = next_version_dir(self._model_dir(config))
             data = StageData(inputs[StageName.INGEST]["dataset"])
             with context.strategy.scope():
-                classifier = keras.saving.load_model(pathlib.Path(inputs[StageName.TRAIN]["model"].uri) / BEST_FILE)
+                classifier = keras.saving.load_model(ClassifierFiles.of(inputs[StageName.TRAIN]["model"]).best)
             export_classifier(
                 classifier, version_dir, metadata=self._metadata(config, data, inputs), class_names=data.class_names
             )
@@ -90,7 +95,7 @@ class Export(Stage):
         return artifacts
 
     @staticmethod
-    def _metadata(config: PipelineConfig, data: StageData, inputs: Inputs) -> dict:
+    def _metadata(config: ConfigView, data: StageData, inputs: Inputs) -> dict:
         table = ComparisonTable.load(inputs[StageName.EVALUATE]["evaluation"].uri)
         return {
             "model_name": config.export.name,
@@ -100,6 +105,6 @@ class Export(Stage):
             "input_range": [0.0, 1.0],
             "evaluation": table.to_dict(),
             "training": inputs[StageName.TRAIN]["model"].properties,
-            "config": config.to_dict(),
+            "config": config.to_dict(),  # the declared sections: what the cache key covers
             "mi_keras_version": mi_keras.__version__,
         }

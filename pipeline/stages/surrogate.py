@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from mi_keras.models import AdversarialModel
 from pipeline.components.builders import training_attack
@@ -37,20 +36,15 @@ class Surrogate(Stage):
         return config.transfer.enabled
 
     def config_sections(self, config: PipelineConfig) -> tuple[str, ...]:
-        return ("seed", "data", "attack", "pretrain", "transfer")
-
-    def cache_config(self, config: PipelineConfig) -> dict[str, Any]:
         # Of the transfer section only the architecture shapes the surrogate; changing the
         # attacks crafted on it must not retrain it.
-        values = super().cache_config(config)
-        values["transfer"] = {key: values["transfer"][key] for key in ("architecture", "options")}
-        return values
+        return ("seed", "data", "attack", "pretrain", "transfer.architecture", "transfer.options")
 
     def run(self, context: StageContext, inputs: Inputs) -> list[Artifact]:
         config = context.config
         surrogate = ModelConfig(architecture=config.transfer.architecture, options=config.transfer.options)
         # ClassifierTraining builds `config.model`: hand it the surrogate's.
-        surrogate_config = dataclasses.replace(config, model=surrogate, seed=config.seed + SEED_OFFSET)
+        surrogate_config = config.replace(model=surrogate, seed=config.seed + SEED_OFFSET)
         surrogate_context = dataclasses.replace(context, config=surrogate_config)
         training = ClassifierTraining(surrogate_context, config.pretrain, StageData(inputs[StageName.INGEST]["dataset"]))
         attack = training_attack(config.attack, surrogate_config.seed)

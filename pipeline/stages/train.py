@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import pathlib
-
 import keras
 
 from mi_keras.models import MIDefenseModel
+from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles, TuningResult
 from pipeline.components.builders import mi_defense_model
-from pipeline.components.classifier_training import BEST_FILE, ClassifierTraining
+from pipeline.components.classifier_training import ClassifierTraining
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
 from pipeline.orchestration.config import PipelineConfig
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
-from pipeline.stages.estimators import ADVERSARIAL_FILE, NATURAL_FILE
-from pipeline.stages.tune import HYPERPARAMETERS_FILE
 
 
 class Train(Stage):
@@ -43,23 +39,20 @@ class Train(Stage):
         config, section = context.config, context.config.train
         alpha, lam, learning_rate = section.alpha, section.lam, section.learning_rate
         if section.use_tuned:
-            tuned = json.loads(
-                (pathlib.Path(inputs[StageName.TUNE]["hyperparameters"].uri) / HYPERPARAMETERS_FILE).read_text()
-            )["best"]
-            alpha, lam = tuned["alpha"], tuned["lam"]
-            learning_rate = tuned.get("learning_rate", learning_rate)
+            tuned = TuningResult.load(inputs[StageName.TUNE]["hyperparameters"]).best
+            alpha, lam = tuned.alpha, tuned.lam
+            learning_rate = tuned.learning_rate or learning_rate
             print(f"[train] using the tuned alpha={alpha:.4g}, lambda={lam:.4g}, learning rate={learning_rate:.4g}")
-        estimators_dir = pathlib.Path(inputs[StageName.ESTIMATORS]["estimators"].uri)
+        estimators = EstimatorFiles.of(inputs[StageName.ESTIMATORS]["estimators"])
         data = StageData(inputs[StageName.INGEST]["dataset"])
         steps_per_epoch = data.steps_per_epoch(section.batch_size)
 
         def make_model(classifier: keras.Model) -> MIDefenseModel:
-            paths = (estimators_dir / NATURAL_FILE, estimators_dir / ADVERSARIAL_FILE)
-            return mi_defense_model(config, classifier, paths, steps_per_epoch, alpha=alpha, lam=lam)
+            return mi_defense_model(config, classifier, estimators, steps_per_epoch, alpha=alpha, lam=lam)
 
         initial = None
         if section.init_from_pretrain:
-            initial = pathlib.Path(inputs[StageName.PRETRAIN]["model"].uri) / BEST_FILE
+            initial = ClassifierFiles.of(inputs[StageName.PRETRAIN]["model"]).best
             print(f"[train] starting from the standard-AT weights of {initial}")
         training = ClassifierTraining(context, section, data)
         trained = training.run(make_model, learning_rate=learning_rate, initial_classifier=initial)

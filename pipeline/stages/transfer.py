@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import pathlib
 
 from mi_keras.evaluation.attack_spec import paper_transfer_attacks
 from mi_keras.evaluation.transfer import transfer_table, transfer_table_markdown
-from pipeline.components.classifier_training import BEST_FILE
+from pipeline.components.artifacts import ClassifierFiles
+from pipeline.components.comparison_table import BASELINE_LABEL, MIAT_LABEL
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
 from pipeline.orchestration.config import DefenseMethod, PipelineConfig
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
-from pipeline.stages.evaluate import BASELINE_LABEL, MIAT_LABEL
 
 TABLE_FILE = "transfer.json"
 
@@ -37,15 +36,15 @@ class Transfer(Stage):
         return config.transfer.enabled
 
     def config_sections(self, config: PipelineConfig) -> tuple[str, ...]:
-        return ("seed", "attack", "transfer")
+        return ("seed", "attack", "transfer", "train.method")  # the method names the trained row
 
     def run(self, context: StageContext, inputs: Inputs) -> list[Artifact]:
         config, settings = context.config, context.config.transfer
         data = StageData(inputs[StageName.INGEST]["dataset"])
         trained_label = "WMIM" if config.train.method == DefenseMethod.WMIM else MIAT_LABEL
         targets = {
-            BASELINE_LABEL: pathlib.Path(inputs[StageName.PRETRAIN]["model"].uri) / BEST_FILE,
-            trained_label: pathlib.Path(inputs[StageName.TRAIN]["model"].uri) / BEST_FILE,
+            BASELINE_LABEL: ClassifierFiles.of(inputs[StageName.PRETRAIN]["model"]).best,
+            trained_label: ClassifierFiles.of(inputs[StageName.TRAIN]["model"]).best,
         }
         specs = settings.attacks or paper_transfer_attacks(config.attack.threat_model)
         attacks = [
@@ -53,7 +52,7 @@ class Transfer(Stage):
             for spec in specs
         ]
         table = transfer_table(
-            pathlib.Path(inputs[StageName.SURROGATE]["model"].uri) / BEST_FILE,
+            ClassifierFiles.of(inputs[StageName.SURROGATE]["model"]).best,
             {label: str(path) for label, path in targets.items()},
             data.arrays("test"),
             attacks,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 import keras
@@ -13,15 +12,15 @@ import tensorflow as tf
 from keras_tuner.src.distribute import utils as dist_utils
 
 from mi_keras.distribution import is_multi_worker
+from pipeline.components.artifacts import EstimatorFiles, TuningResult
 from pipeline.components.callbacks.selection_score import SCORE_KEY
 from pipeline.components.miat_hypermodel import MIATHyperModel
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
 from pipeline.orchestration.config import ConfigError, PipelineConfig, TuneObjective, TunerAlgorithm
+from pipeline.orchestration.config_view import ConfigView
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
-from pipeline.stages.estimators import ADVERSARIAL_FILE, NATURAL_FILE
 
-HYPERPARAMETERS_FILE = "hyperparameters.json"
 _OBJECTIVES = {TuneObjective.ADVERSARIAL: "val_adversarial_accuracy", TuneObjective.MEAN: SCORE_KEY}
 
 
@@ -34,7 +33,7 @@ class Tune(Stage):
     PGD accuracy (``tune.objective=adversarial``) or (clean + PGD) / 2 (``mean``). Trials
     live in the stage's work folder, so an interrupted search resumes where it stopped.
     Each trial logs to TensorBoard with its hyperparameters (the HParams tab).
-    Output ``hyperparameters``: ``hyperparameters.json`` with the best values and every trial.
+    Output ``hyperparameters``: a `TuningResult` (the best values and every trial).
 
     Distributed (KerasTuner's chief / worker mode): the pipeline run whose environment has
     ``KERASTUNER_TUNER_ID=chief``, ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT``
@@ -67,16 +66,14 @@ class Tune(Stage):
         # On the KerasTuner chief (KERASTUNER_TUNER_ID=chief) this serves the oracle until
         # the workers have run every trial; otherwise it runs the trials here.
         search(tuner, config, inputs, context.tensorboard_dir, context.verbose)
-        result = summary(tuner)
-        output = context.output_dir / "hyperparameters"
-        output.mkdir()
-        (output / HYPERPARAMETERS_FILE).write_text(json.dumps(result, indent=2))
-        best = result["best"]
-        context.log_metrics({"best_score": result["best_score"], **{f"best_{key}": value for key, value in best.items()}})
-        print(f"[tune] best of {len(result['trials'])} trials: {best} ({result['objective']} = {result['best_score']:.4f})")
+        result = TuningResult.from_tuner(tuner)
+        result.save(context.output_dir / "hyperparameters")
+        best = result.best.to_values()
+        context.log_metrics({"best_score": result.best_score, **{f"best_{key}": value for key, value in best.items()}})
+        print(f"[tune] best of {len(result.trials)} trials: {best} ({result.objective} = {result.best_score:.4f})")
         return [
             context.artifact(
-                "hyperparameters", ArtifactType.HYPERPARAMETERS, "hyperparameters", best_score=result["best_score"], **best
+                "hyperparameters", ArtifactType.HYPERPARAMETERS, "hyperparameters", best_score=result.best_score, **best
             )
         ]
 
@@ -87,12 +84,12 @@ def is_tuner_worker() -> bool:
 
 
 def run_tuner_worker(
-    config: PipelineConfig, inputs: Inputs, work_dir: pathlib.Path, tensorboard_dir: pathlib.Path, verbose: int
+    config: ConfigView, inputs: Inputs, work_dir: pathlib.Path, tensorboard_dir: pathlib.Path, verbose: int
 ) -> None:
     """Runs trials for the chief's oracle until the search is over (see `Tune`).
 
     Args:
-        config: the pipeline config (the chief's).
+        config: the tune stage's view of the chief's config (`Stage.config_view`).
         inputs: the tune stage's inputs (`PipelineRunner.cached_inputs`).
         work_dir: the tune stage's work folder, whose ``trials/`` the chief's oracle uses.
         tensorboard_dir: this worker's TensorBoard folder (one subfolder per trial it runs).
@@ -104,13 +101,11 @@ def run_tuner_worker(
 
 def hypermodel(config: PipelineConfig, inputs: Inputs) -> MIATHyperModel:
     data = StageData(inputs[StageName.INGEST]["dataset"])
-    estimators_dir = pathlib.Path(inputs[StageName.ESTIMATORS]["estimators"].uri)
     return MIATHyperModel(
         config,
         data.image_shape,
         data.num_classes,
-        estimators_dir / NATURAL_FILE,
-        estimators_dir / ADVERSARIAL_FILE,
+        EstimatorFiles.of(inputs[StageName.ESTIMATORS]["estimators"]),
         data.steps_per_epoch(config.train.batch_size),
     )
 
@@ -148,23 +143,3 @@ def search(tuner: kt.Tuner, config: PipelineConfig, inputs: Inputs, tensorboard_
         shuffle=False,  # the training dataset reshuffles itself at every epoch
         callbacks=[keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), write_graph=False)],
     )
-
-
-def summary(tuner: kt.Tuner) -> dict:
-    """The tune artifact: the objective, the best values and score, and every trial."""
-    trials = [
-        {
-            "trial_id": trial.trial_id,
-            "values": trial.hyperparameters.values,
-            "score": trial.score,
-            "status": str(trial.status),
-        }
-        for trial in tuner.oracle.trials.values()
-    ]
-    best_trial = tuner.oracle.get_best_trials(1)[0]
-    return {
-        "objective": tuner.oracle.objective.name,
-        "best": dict(best_trial.hyperparameters.values),
-        "best_score": best_trial.score,
-        "trials": trials,
-    }

@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from mi_keras.enums import ParsableEnum
-from pipeline.components.classifier_training import BEST_FILE, HISTORY_FILE, SUMMARY_FILE
+from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.config import PipelineConfig, load_config, validate, with_overrides
 from pipeline.orchestration.runner import PipelineRunner
@@ -98,12 +98,12 @@ class UnitRunner:
         config = unit_config(dataset, unit.seed, unit.method.overrides(self.study.lambda_remedy))
         shared = self._pipeline(base, dataset, unit).run([StageName.PRETRAIN, StageName.ESTIMATORS], command=f"study {unit} (shared)")
         own = self._pipeline(config, dataset, unit).run([unit.method.stage], command=f"study {unit}")
-        model_dir = pathlib.Path(own.outputs[unit.method.stage]["model"].uri)
+        model = ClassifierFiles.of(own.outputs[unit.method.stage]["model"])
         evaluator = UnitEvaluator(
             self.study.evaluation,
             config,
             StageData(own.outputs[StageName.INGEST]["dataset"]).arrays("test"),
-            pathlib.Path(shared.outputs[StageName.ESTIMATORS]["estimators"].uri),
+            EstimatorFiles.of(shared.outputs[StageName.ESTIMATORS]["estimators"]),
             progress=self.verbose > 0,
         )
         record: dict[str, Any] = {
@@ -119,12 +119,12 @@ class UnitRunner:
         }
         if unit.kind is UnitKind.TRAINING:
             record["training"] = {
-                "summary": json.loads((model_dir / SUMMARY_FILE).read_text()),
-                "history": json.loads((model_dir / HISTORY_FILE).read_text()),
+                "summary": model.read_summary(),
+                "history": model.read_history(),
             }
-            record["test"] = evaluator.training_unit(model_dir)
+            record["test"] = evaluator.training_unit(model)
         else:
-            record["test"] = evaluator.autoattack(model_dir / BEST_FILE)
+            record["test"] = evaluator.autoattack(model.best)
         record["wall_time_seconds"] = time.perf_counter() - started
         record["machine"] = machine_description(load_before)
         record["git"] = git_revision()

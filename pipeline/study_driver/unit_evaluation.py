@@ -14,9 +14,8 @@ from mi_keras.data.splits import stratified_split
 from mi_keras.evaluation import AttackSpec, DataSlice, evaluate_robustness
 from mi_keras.evaluation.gradient_masking import GradientMaskingChecker
 from mi_keras.evaluation.mi_probe import MIProbe
-from pipeline.components.classifier_training import BEST_FILE, LAST_FILE
+from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles
 from pipeline.orchestration.config import PipelineConfig
-from pipeline.stages.estimators import ADVERSARIAL_FILE, NATURAL_FILE
 from pipeline.study_driver.study import StudyEvaluation
 
 # Streams of the subset draws, so each subset is fixed by (subset_seed, stream) alone.
@@ -62,7 +61,7 @@ class UnitEvaluator:
         settings: the study's `StudyEvaluation`.
         config: the unit's pipeline config (eps, threat model, seed).
         test: the test split ``(x, y)``.
-        estimators_dir: the estimators stage's output folder.
+        estimators: the estimators stage's output.
         progress: show progress bars.
     """
 
@@ -71,13 +70,13 @@ class UnitEvaluator:
         settings: StudyEvaluation,
         config: PipelineConfig,
         test: tuple[np.ndarray, np.ndarray],
-        estimators_dir: pathlib.Path,
+        estimators: EstimatorFiles,
         progress: bool = False,
     ):
         self.settings = settings
         self.config = config
         self.test = test
-        self.estimators_dir = estimators_dir
+        self.estimators = estimators
         self.progress = progress
         self.subsets = fixed_subsets(test[1], settings)
 
@@ -88,8 +87,8 @@ class UnitEvaluator:
             for name, indices in self.subsets.items()
         }
 
-    def training_unit(self, model_dir: pathlib.Path) -> dict[str, Any]:
-        best, last = model_dir / BEST_FILE, model_dir / LAST_FILE
+    def training_unit(self, model: ClassifierFiles) -> dict[str, Any]:
+        best, last = model.best, model.last
         return {
             "best": {**self._clean_and_pgd(best, masking=True), "mi_probe": self._mi_probe(best)},
             "last": self._clean_and_pgd(last, masking=False),
@@ -149,8 +148,7 @@ class UnitEvaluator:
         indices = self.subsets["mi_probe"]
         probe = MIProbe(
             keras.saving.load_model(model_path),
-            keras.saving.load_model(self.estimators_dir / NATURAL_FILE),
-            keras.saving.load_model(self.estimators_dir / ADVERSARIAL_FILE),
+            *self.estimators.load(),
             AttackSpec.PGD20.build(self.config.attack.eps, self.config.attack.threat_model, seed=self.settings.subset_seed),
             batch_size=self.settings.batch_size,
             seed=self.settings.subset_seed,

@@ -15,30 +15,15 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mi_keras.attacks import PGD  # noqa: E402
-from mi_keras.mi import MIEstimator  # noqa: E402
-from mi_keras.models import MIDefenseModel  # noqa: E402
+from multi_worker_step import SHAPE, build_model  # noqa: E402  (the same model as the multi-worker test)
 
-SHAPE, BATCH = (8, 8, 1), 16
+BATCH, LEARNING_RATE = 16, 0.5
 
 
 def build(weights=None):
-    # No BatchNorm in the classifier: per-replica batch statistics would differ by design.
-    classifier = keras.Sequential(
-        [
-            keras.Input(SHAPE),
-            keras.layers.Conv2D(4, 3, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(10),
-        ]
-    )
-    estimators = [MIEstimator.for_classifier(SHAPE, 10, units=16) for _ in range(2)]
-    model = MIDefenseModel(
-        classifier, *estimators, attack=PGD(0.3, steps=3, random_start="none"), lam=0.5
-    )
+    model = build_model(LEARNING_RATE)
     if weights is not None:
         model.set_weights(weights)
-    model.compile(optimizer=keras.optimizers.SGD(0.5))
     return model
 
 

@@ -33,7 +33,7 @@ def parse_arguments():
     return parser.parse_args()
 
 
-def build_model():
+def build_model(learning_rate: float = 0.1):
     import keras
 
     from mi_keras.attacks import PGD
@@ -53,7 +53,7 @@ def build_model():
     estimators = [MIEstimator.for_classifier(SHAPE, 10, units=16) for _ in range(2)]
     # A deterministic attack start, so every run crafts the same x_adv.
     model = MIDefenseModel(classifier, *estimators, attack=PGD(0.3, steps=3, random_start="none"), lam=0.5)
-    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate))
     return model
 
 
