@@ -46,6 +46,16 @@ def _both(**settings) -> tuple[str, ...]:
     return tuple(f"{section}.{key}={value}" for section in _SCHEDULE for key, value in settings.items())
 
 
+# One estimator recipe for every dataset (sizes and objective justified in the docstring).
+_ESTIMATORS = (
+    "estimators.units=256",
+    "estimators.objective=mim",
+    "estimators.epochs=5",
+    "estimators.batch_size=256",
+    "estimators.learning_rate=1e-3",
+    "estimators.lr_milestones=[]",
+)
+
 STUDY = Study(
     name="cpu_study",
     datasets=(
@@ -56,12 +66,7 @@ STUDY = Study(
                 "data.take=10000",
                 "data.validation_size=0.02",
                 *_both(epochs=15, batch_size=128, learning_rate=0.05, lr_milestones="[10]"),
-                "estimators.units=256",
-                "estimators.objective=mim",
-                "estimators.epochs=5",
-                "estimators.batch_size=256",
-                "estimators.learning_rate=1e-3",
-                "estimators.lr_milestones=[]",
+                *_ESTIMATORS,
             ),
         ),
         StudyDataset(
@@ -75,12 +80,7 @@ STUDY = Study(
                 "model.architecture=wide_resnet",
                 'model.options={"depth": 16, "widen_factor": 1}',
                 *_both(epochs=10, batch_size=128, learning_rate=0.1, lr_milestones="[8, 9]"),
-                "estimators.units=256",
-                "estimators.objective=mim",
-                "estimators.epochs=5",
-                "estimators.batch_size=256",
-                "estimators.learning_rate=1e-3",
-                "estimators.lr_milestones=[]",
+                *_ESTIMATORS,
             ),
         ),
     ),
