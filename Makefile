@@ -29,6 +29,7 @@ $(BENCH_STAMP): $(STAMP)
 # dominate); `make bench-quick` runs each as a smoke test (BENCH_FLAGS=--quick).
 bench: $(BENCH_STAMP)
 	$(PY) bench/train_step.py $(BENCH_FLAGS)
+	$(PY) bench/step_parts.py $(BENCH_FLAGS)
 	$(PY) bench/memory.py $(BENCH_FLAGS)
 	$(PY) bench/estimator_width.py $(BENCH_FLAGS)
 	$(PY) bench/attacks_vs_torch.py $(BENCH_FLAGS)

@@ -13,6 +13,7 @@ Prints, per part, the best wall time and the median process CPU time (the CPU ti
 steadier figure on a shared machine), then ratios. Tracing is outside the timings.
 
     python bench/step_parts.py [--repeats 5] [--case resnet18] [--bf16]
+    python bench/step_parts.py --quick     # a smoke run (make bench-quick)
 """
 
 from __future__ import annotations
@@ -171,7 +172,10 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--case", default="resnet18", choices=list(CASES))
     parser.add_argument("--bf16", action="store_true", help="also time bfloat16 local encoders")
+    parser.add_argument("--quick", action="store_true", help="smoke run: one repeat (make bench-quick)")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 1
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     case = CASES[args.case]

@@ -1,6 +1,8 @@
 """Does MIAT beat standard AT? Fashion-MNIST and CIFAR-10 at CPU scale, three seeds.
 
-Command (resumable: a unit whose JSON exists is skipped, a killed unit resumes its epoch):
+Command (resumable: a unit whose JSON exists is skipped, a killed unit resumes its epoch),
+run from the study's frozen commit so that every unit trains with the same code
+(``git worktree add ../study 595e4d5 && cd ../study``; each unit JSON records its commit):
     python pipeline/study.py --study cpu_study            # about 10 h on 2 cores, in sessions
     python pipeline/study.py --study cpu_study --report   # docs/results.md from results/
 
