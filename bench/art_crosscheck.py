@@ -83,6 +83,16 @@ SPEEDUP_TARGET = 2.0
 AUTOATTACK_SPEEDUP_TARGET = 3.0
 
 
+def add_classifier_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of the PGD-trained SmallCNN that `train_classifier` trains or reads from the cache."""
+    parser.add_argument(
+        "--train-epochs", type=int, default=4, help="PGD-10 epochs at eps 0.1, 0.2, then 0.3"
+    )
+    parser.add_argument("--train-examples", type=int, default=60000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--retrain", action="store_true", help="ignore the cached weights")
+
+
 def parse_arguments(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="test images attacked (default 1000)")
@@ -91,12 +101,7 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         "--square-queries", type=int, default=1000, help="Square iterations in both"
     )
     parser.add_argument("--apgd-steps", type=int, default=100, help="APGD iterations in both")
-    parser.add_argument(
-        "--train-epochs", type=int, default=4, help="PGD-10 epochs at eps 0.1, 0.2, then 0.3"
-    )
-    parser.add_argument("--train-examples", type=int, default=60000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--retrain", action="store_true", help="ignore the cached weights")
+    add_classifier_arguments(parser)
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 64 images, short attacks, small training"
     )

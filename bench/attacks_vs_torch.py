@@ -69,7 +69,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from art_crosscheck import MNIST_DIR, train_classifier  # noqa: E402  (bench/ is on sys.path)
+from art_crosscheck import MNIST_DIR, add_classifier_arguments, train_classifier  # noqa: E402  (bench/ is on sys.path)
 from mi_keras.attacks import PGD  # noqa: E402
 from mi_keras.attacks.apgd import APGD  # noqa: E402
 from mi_keras.attacks.apgd_targeted import APGDTargeted  # noqa: E402
@@ -100,12 +100,7 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         action="store_true",
         help="run torchattacks' AutoAttack with its shipped (10-step) settings",
     )
-    parser.add_argument(
-        "--train-epochs", type=int, default=4, help="PGD-10 epochs at eps 0.1, 0.2, then 0.3"
-    )
-    parser.add_argument("--train-examples", type=int, default=60000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--retrain", action="store_true", help="ignore the cached weights")
+    add_classifier_arguments(parser)
     parser.add_argument("--quick", action="store_true", help="smoke run: 32 images, short attacks")
     args = parser.parse_args(argv)
     if args.quick:

@@ -56,10 +56,7 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=128, help="estimator and probe batches")
     parser.add_argument("--n", type=int, default=1000, help="test images probed")
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per model")
-    parser.add_argument("--train-epochs", type=int, default=4, help="classifier: see art_crosscheck")
-    parser.add_argument("--train-examples", type=int, default=60000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--retrain", action="store_true", help="ignore the cached classifier")
+    art_crosscheck.add_classifier_arguments(parser)
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 widths, tiny sizes")
     args = parser.parse_args(argv)
     if args.quick:
