@@ -292,14 +292,15 @@ def test_a_batch_of_one_sample_fails_with_a_clear_message(batch):
         model.train_on_batch(x[:1], y[:1])
 
 
-def test_same_update_under_mirrored_strategy(tmp_path):
+@pytest.mark.parametrize("flags", [[], ["--recompute-clean"]])
+def test_same_update_under_mirrored_strategy(tmp_path, flags):
     import subprocess
     import sys
     from pathlib import Path
 
     script = Path(__file__).parent / "scripts" / "mirrored_step.py"
     result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+        [sys.executable, str(script), *flags], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "max weight difference" in result.stdout

@@ -113,3 +113,11 @@ def test_smoke_study_runs_the_cifar10_recipes_from_the_npz_files_and_resumes(sha
 
 def test_a_single_planned_seed_never_makes_a_claim():
     assert verdict([0.5], seeds_planned=1) == "a single seed: no claim"
+
+
+def test_report_of_a_dataset_without_finished_units_says_so(tmp_path):
+    from pipeline.study_driver.results_report import render_report
+
+    text = render_report(load_study("cpu_study"), tmp_path / "results", tmp_path / "results.png", "command")
+    assert "None" not in text
+    assert text.count("No unit of this dataset has finished yet.") == 2  # Fashion-MNIST and CIFAR-10

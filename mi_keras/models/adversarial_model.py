@@ -36,6 +36,13 @@ class AdversarialModel(keras.Model):
     step's random draws derive from ``(seed, optimizer.iterations)``, so a loaded model
     continues the saved run step for step.
 
+    Memory: with a clean pass (TRADES, MART, MIAT), the one-tape step keeps the activations
+    of ``h(x)`` and ``h(x_adv)`` alive together. ``recompute_clean=True`` keeps one set at a
+    time: ``h(x)`` first runs off the tape, the loss's gradient with respect to its logits is
+    taken with the adversarial pass's, and ``h(x)`` is then run again under a second tape
+    from the same random-layer state and pulled back by that gradient. Same gradients and
+    same BatchNorm statistics, for one more forward pass of ``h(x)`` (docs/method.md, section 9).
+
     Example:
     ```python
     model = AdversarialModel(classifier, attack=PGD(eps=8 / 255, steps=10))
@@ -49,6 +56,8 @@ class AdversarialModel(keras.Model):
         base_loss: ``"ce"``, ``"trades"`` or ``"mart"``.
         beta: the TRADES / MART trade-off weight (6.0 by default).
         eval_attack: the attack of ``test_step``; defaults to ``attack``.
+        recompute_clean: trade one more forward pass of ``h(x)`` for the memory of its
+            activations (see "Memory" above); no effect when the loss has no clean pass.
         seed: the int that each step's randomness (attack starts, dropout and the other
             random layers of the classifier) derives from, statelessly, with the optimizer
             step; None takes the attack's seed or draws one. It is part of the config, so a
@@ -63,6 +72,7 @@ class AdversarialModel(keras.Model):
         base_loss: str | BaseLoss = BaseLoss.CE,
         beta: float = 6.0,
         eval_attack: Attack | None = None,
+        recompute_clean: bool = False,
         seed: int | None = None,
         **kwargs,
     ):
@@ -76,6 +86,9 @@ class AdversarialModel(keras.Model):
         if beta < 0:
             raise ValueError(f"`beta` must be >= 0; got {beta}.")
         self.beta = float(beta)
+        if not isinstance(recompute_clean, bool):
+            raise ValueError(f"`recompute_clean` must be True or False; got {recompute_clean!r}.")
+        self.recompute_clean = recompute_clean
         self.seed = training_seed(seed, self.attack)
         self._trackers = {name: keras.metrics.Mean(name=name) for name in self._tracked_means()}
         self.clean_accuracy = keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")
@@ -124,12 +137,59 @@ class AdversarialModel(keras.Model):
         variables = self._trained_variables()
         with tf.GradientTape() as tape:
             adversarial_logits = logits_of(self.classifier, x_adv, training=True)
-            clean_logits = logits_of(self.classifier, x, training=True) if self._needs_clean_logits() else None
+            clean_logits, state_before = self._clean_logits(tape, x) if self._needs_clean_logits() else (None, [])
             share, values = self._objective(x, x_adv, y, clean_logits, adversarial_logits, context)
             scaled = self.optimizer.scale_loss(share)
-        self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        if clean_logits is not None and self.recompute_clean:
+            *gradients, clean_gradient = tape.gradient(scaled, [*variables, clean_logits])
+            gradients = self._add_recomputed_clean_gradients(gradients, variables, x, clean_gradient, state_before)
+        else:
+            gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply(gradients, variables)
         self._update_metrics(values, y, clean_logits, adversarial_logits)
         return {name: metric.result() for name, metric in self._metrics_to_report(clean_logits)}
+
+    def _clean_logits(self, tape, x) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """``h(x)`` in training mode and, with ``recompute_clean``, the classifier's state before
+        it ran; then ``h(x)`` runs off the tape, which only sees its logits."""
+        if not self.recompute_clean:
+            return logits_of(self.classifier, x, training=True), []
+        state_before = [tf.identity(variable) for variable in self._state_variables()]
+        with tape.stop_recording():
+            clean_logits = logits_of(self.classifier, x, training=True)
+        tape.watch(clean_logits)
+        return clean_logits, state_before
+
+    def _state_variables(self) -> list:
+        """The classifier's variables that a training-mode pass changes: BatchNorm statistics
+        and the random layers' seed states."""
+        trainable = {id(variable) for variable in self.classifier.trainable_variables}
+        return [variable for variable in self.classifier.variables if id(variable) not in trainable]
+
+    def _add_recomputed_clean_gradients(self, gradients, variables, x, clean_gradient, state_before):
+        """``gradients`` plus the clean pass's share, ``J_h(x)^T clean_gradient``, from ``h(x)``
+        run again in the state it first ran in; the state after the first run is put back."""
+        state_variables = self._state_variables()
+        state_after = [tf.identity(variable) for variable in state_variables]
+        # The recomputation waits for the first backward pass, so one set of activations is alive.
+        with tf.control_dependencies([g for g in gradients if g is not None]):
+            for variable, value in zip(state_variables, state_before):
+                variable.assign(value)
+            x = tf.identity(x)
+        with tf.GradientTape() as tape:
+            recomputed = logits_of(self.classifier, x, training=True)
+        clean_share = tape.gradient(recomputed, variables, output_gradients=clean_gradient)
+        for variable, value in zip(state_variables, state_after):
+            variable.assign(value)
+        summed = [
+            first if second is None else second if first is None else first + second
+            for first, second in zip(gradients, clean_share)
+        ]
+        # Every update waits for the whole recomputed backward pass: without this barrier about
+        # one step in three updated differently (tests/test_recompute_clean.py), an update
+        # evidently landing while the recomputation still needed the variable's old value.
+        with tf.control_dependencies([g for g in summed if g is not None]):
+            return [None if g is None else tf.identity(g) for g in summed]
 
     def test_step(self, data):
         x, y = images_and_labels(data)
@@ -164,6 +224,7 @@ class AdversarialModel(keras.Model):
             "base_loss": self.base_loss.value,
             "beta": self.beta,
             "eval_attack": keras.saving.serialize_keras_object(self.eval_attack) if self.eval_attack is not self.attack else None,
+            "recompute_clean": self.recompute_clean,
             "seed": self.seed,
         }
         return {**super().get_config(), **config}

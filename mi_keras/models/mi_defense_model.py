@@ -61,7 +61,8 @@ class MIDefenseModel(AdversarialModel):
             ``log B``) instead of the estimators' own; None keeps theirs.
         eval_attack: the attack of ``test_step``; defaults to ``attack``.
         seed: the int each step's randomness derives from (see `AdversarialModel`).
-        **kwargs: forwarded to `keras.Model`.
+        **kwargs: forwarded to `AdversarialModel` (e.g. ``recompute_clean=True``, which
+            halves the classifier activations kept for the backward pass) and `keras.Model`.
     """
 
     def __init__(

@@ -52,7 +52,7 @@ class WMIMModel(AdversarialModel):
         mi_bound: score the MI with this `Bound` instead of the estimator's own (None).
         eval_attack: the attack of ``test_step``; defaults to ``attack``.
         seed: the int each step's randomness derives from (see `AdversarialModel`).
-        **kwargs: forwarded to `keras.Model`.
+        **kwargs: forwarded to `AdversarialModel` (e.g. ``recompute_clean=True``) and `keras.Model`.
     """
 
     def __init__(

@@ -91,6 +91,7 @@ def mi_defense_model(
         "attack": training_attack(config.attack, config.seed),
         "base_loss": section.base_loss,
         "beta": section.beta,
+        "recompute_clean": section.recompute_clean,
         "alpha": section.alpha if alpha is None else alpha,
         "seed": config.seed,
     }

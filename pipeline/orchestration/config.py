@@ -152,6 +152,9 @@ class TrainingConfig:
             ones (the official code: 2).
         base_loss: ``"ce"`` (standard AT), ``"trades"`` or ``"mart"``.
         beta: TRADES / MART weight.
+        recompute_clean: keep one set of classifier activations per step by running the
+            clean pass again for its backward pass (same update; less memory, one more
+            forward pass; `AdversarialModel`). No effect without a clean pass.
     """
 
     epochs: int = 10
@@ -165,6 +168,7 @@ class TrainingConfig:
     warmup_epochs: int = 0
     base_loss: BaseLoss = BaseLoss.CE
     beta: float = 6.0
+    recompute_clean: bool = False
 
 
 @dataclasses.dataclass

@@ -82,6 +82,8 @@ def _subset_line(study: Study, records, dataset: str) -> str:
         if unit.dataset == dataset:
             sizes.update({name: subset["n"] for name, subset in record["subsets"].items()})
             sizes["test"] = record["test"]["best"]["clean"]["n"] if unit.kind is UnitKind.TRAINING else sizes.get("test")
+    if not sizes:
+        return "No unit of this dataset has finished yet."
     errors = []
     for title, kind, path in METRICS[:3]:
         standard_errors = [

@@ -1,9 +1,11 @@
 """One MIDefenseModel step on one device and on two logical CPUs must give the same weights.
 
 Run as a separate process: logical devices must be configured before TensorFlow starts.
+``--recompute-clean`` runs the memory-saving step (`AdversarialModel`'s ``recompute_clean``).
 """
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -18,10 +20,11 @@ import numpy as np  # noqa: E402
 from multi_worker_step import SHAPE, build_model  # noqa: E402  (the same model as the multi-worker test)
 
 BATCH, LEARNING_RATE = 16, 0.5
+RECOMPUTE_CLEAN = "--recompute-clean" in sys.argv[1:]
 
 
 def build(weights=None):
-    model = build_model(LEARNING_RATE)
+    model = build_model(LEARNING_RATE, recompute_clean=RECOMPUTE_CLEAN)
     if weights is not None:
         model.set_weights(weights)
     return model

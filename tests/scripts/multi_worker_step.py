@@ -33,7 +33,7 @@ def parse_arguments():
     return parser.parse_args()
 
 
-def build_model(learning_rate: float = 0.1):
+def build_model(learning_rate: float = 0.1, recompute_clean: bool = False):
     import keras
 
     from mi_keras.attacks import PGD
@@ -52,7 +52,9 @@ def build_model(learning_rate: float = 0.1):
     )
     estimators = [MIEstimator.for_classifier(SHAPE, 10, units=16) for _ in range(2)]
     # A deterministic attack start, so every run crafts the same x_adv.
-    model = MIDefenseModel(classifier, *estimators, attack=PGD(0.3, steps=3, random_start="none"), lam=0.5)
+    model = MIDefenseModel(
+        classifier, *estimators, attack=PGD(0.3, steps=3, random_start="none"), lam=0.5, recompute_clean=recompute_clean
+    )
     model.compile(optimizer=keras.optimizers.SGD(learning_rate))
     return model
 
