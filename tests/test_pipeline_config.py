@@ -186,3 +186,16 @@ def test_data_num_classes_and_image_size_are_checked_up_front_and_reach_the_load
     np.savez(tmp_path / "pool.npz", x=np.random.default_rng(0).random((100, 8, 8, 1), np.float32), y=labels)
     with pytest.raises(DataError, match=r"label 10 at index \d+ is outside \[0, 10\)"):
         ingest(f"data.dataset=npz:{tmp_path / 'pool.npz'}", "data.num_classes=10")
+
+
+@pytest.mark.parametrize(
+    "method, base_loss, label",
+    [("miat", "ce", "MIAT"), ("miat", "trades", "NAMID_T"), ("miat", "mart", "NAMID_M"), ("wmim", "trades", "WMIM")],
+)
+def test_the_trained_row_is_named_by_the_method_and_its_base_loss(method, base_loss, label):
+    from pipeline.components.comparison_table import trained_label
+    from pipeline.configs.quickstart import CONFIG
+    from pipeline.orchestration.config import with_overrides
+
+    config = with_overrides(CONFIG, [f"train.method={method}", f"train.base_loss={base_loss}"])
+    assert trained_label(config.train) == label

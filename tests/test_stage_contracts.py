@@ -74,4 +74,8 @@ def test_every_real_stage_declares_valid_keys_and_the_export_declares_what_its_m
     # The metadata's config is the recipe of the exported model: every section upstream of it.
     assert {"seed", "data", "model", "attack", "pretrain", "estimators", "train", "evaluate", "export"} <= set(export)
     assert ("tune" in export) == config.train.use_tuned and "transfer" not in export
-    assert stages[StageName.TRANSFER].cache_config(config)["train"] == {"method": config.train.method.value}
+    for name in (StageName.EVALUATE, StageName.TRANSFER):  # the trained row's name, nothing more of train
+        assert stages[name].cache_config(config)["train"] == {
+            "method": config.train.method.value,
+            "base_loss": config.train.base_loss.value,
+        }

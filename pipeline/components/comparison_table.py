@@ -7,10 +7,20 @@ import json
 import os
 from typing import Any
 
+from mi_keras.enums import BaseLoss
 from mi_keras.evaluation import AttackSpec, RobustnessReport
+from pipeline.orchestration.config import DefenseMethod, MIATConfig
 
 BASELINE_LABEL = "Standard AT"  # the row of the standard-AT (pretrain) classifier
-MIAT_LABEL = "MIAT"  # the row of the trained (train stage) classifier
+# The config fields that name the trained row; the stages that print it declare them.
+TRAINED_LABEL_SECTIONS = ("train.method", "train.base_loss")
+_NAMID_LABELS = {BaseLoss.CE: "MIAT", BaseLoss.TRADES: "NAMID_T", BaseLoss.MART: "NAMID_M"}
+
+
+def trained_label(train: MIATConfig) -> str:
+    """The row of the trained (train stage) classifier: WMIM, or the MI defense by its base
+    loss (MIAT with cross-entropy, NAMID_T with TRADES, NAMID_M with MART)."""
+    return "WMIM" if train.method == DefenseMethod.WMIM else _NAMID_LABELS[train.base_loss]
 
 
 @dataclasses.dataclass

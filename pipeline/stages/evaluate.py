@@ -11,7 +11,7 @@ import keras
 from mi_keras.evaluation import AttackSpec, DataSlice, evaluate_robustness
 from mi_keras.evaluation.mi_probe import MIProbe
 from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles
-from pipeline.components.comparison_table import BASELINE_LABEL, MIAT_LABEL, ComparisonTable
+from pipeline.components.comparison_table import BASELINE_LABEL, TRAINED_LABEL_SECTIONS, ComparisonTable, trained_label
 from pipeline.components.evaluation_summaries import (
     write_mi_histograms,
     write_robustness,
@@ -46,7 +46,7 @@ class Evaluate(Stage):
         return (StageName.INGEST, StageName.PRETRAIN, StageName.ESTIMATORS, StageName.TRAIN)
 
     def config_sections(self, config: PipelineConfig) -> tuple[str, ...]:
-        return ("seed", "attack", "evaluate")
+        return ("seed", "attack", "evaluate", *TRAINED_LABEL_SECTIONS)
 
     def run(self, context: StageContext, inputs: Inputs) -> list[Artifact]:
         config, settings = context.config, context.config.evaluate
@@ -59,7 +59,8 @@ class Evaluate(Stage):
             config.attack.threat_model.value,
             len(test[1]),
         )
-        for label, key, path, best in self._models(inputs, settings.last_epoch):
+        trained = trained_label(config.train)
+        for label, key, path, best in self._models(inputs, trained, settings.last_epoch):
             print(f"[evaluate] {label}: {path}")
             report = evaluate_robustness(
                 str(path),
@@ -82,14 +83,14 @@ class Evaluate(Stage):
                 self._probe(context, inputs, path, test, output / key, context.tensorboard_dir / key)
         table.save(output)
         print(table.to_markdown())
-        blessed, reasons = _bless(table.row(MIAT_LABEL), config, data.description["class_counts"]["test"])
+        blessed, reasons = _bless(table.row(trained), config, data.description["class_counts"]["test"])
         (output / BLESSING_FILE).write_text(json.dumps({"blessed": blessed, "reasons": reasons}, indent=2))
         metrics = {f"{row.label}/clean": row.clean_accuracy for row in table.rows}
         metrics.update(
             {f"{row.label}/{attack}": value for row in table.rows for attack, value in row.robust_accuracy.items()}
         )
         context.log_metrics({**metrics, "blessed": float(blessed)})
-        miat = table.row(MIAT_LABEL)
+        miat = table.row(trained)
         return [
             context.artifact(
                 "evaluation",
@@ -104,15 +105,15 @@ class Evaluate(Stage):
         ]
 
     @staticmethod
-    def _models(inputs: Inputs, last_epoch: bool) -> list[tuple[str, str, pathlib.Path, bool]]:
+    def _models(inputs: Inputs, trained: str, last_epoch: bool) -> list[tuple[str, str, pathlib.Path, bool]]:
         """(label, output folder, classifier file, best epoch?) per evaluated model."""
         baseline = ClassifierFiles.of(inputs[StageName.PRETRAIN]["model"])
         miat = ClassifierFiles.of(inputs[StageName.TRAIN]["model"])
-        models = [(BASELINE_LABEL, "standard_at", baseline.best, True), (MIAT_LABEL, "miat", miat.best, True)]
+        models = [(BASELINE_LABEL, "standard_at", baseline.best, True), (trained, "miat", miat.best, True)]
         if last_epoch:
             models += [
                 (f"{BASELINE_LABEL} (last epoch)", "standard_at_last", baseline.last, False),
-                (f"{MIAT_LABEL} (last epoch)", "miat_last", miat.last, False),
+                (f"{trained} (last epoch)", "miat_last", miat.last, False),
             ]
         return models
 

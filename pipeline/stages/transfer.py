@@ -7,10 +7,10 @@ import json
 from mi_keras.evaluation.attack_spec import paper_transfer_attacks
 from mi_keras.evaluation.transfer import transfer_table, transfer_table_markdown
 from pipeline.components.artifacts import ClassifierFiles
-from pipeline.components.comparison_table import BASELINE_LABEL, MIAT_LABEL
+from pipeline.components.comparison_table import BASELINE_LABEL, TRAINED_LABEL_SECTIONS, trained_label
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import DefenseMethod, PipelineConfig
+from pipeline.orchestration.config import PipelineConfig
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
 
 TABLE_FILE = "transfer.json"
@@ -36,15 +36,14 @@ class Transfer(Stage):
         return config.transfer.enabled
 
     def config_sections(self, config: PipelineConfig) -> tuple[str, ...]:
-        return ("seed", "attack", "transfer", "train.method")  # the method names the trained row
+        return ("seed", "attack", "transfer", *TRAINED_LABEL_SECTIONS)
 
     def run(self, context: StageContext, inputs: Inputs) -> list[Artifact]:
         config, settings = context.config, context.config.transfer
         data = StageData(inputs[StageName.INGEST]["dataset"])
-        trained_label = "WMIM" if config.train.method == DefenseMethod.WMIM else MIAT_LABEL
         targets = {
             BASELINE_LABEL: ClassifierFiles.of(inputs[StageName.PRETRAIN]["model"]).best,
-            trained_label: ClassifierFiles.of(inputs[StageName.TRAIN]["model"]).best,
+            trained_label(config.train): ClassifierFiles.of(inputs[StageName.TRAIN]["model"]).best,
         }
         specs = settings.attacks or paper_transfer_attacks(config.attack.threat_model)
         attacks = [
