@@ -36,6 +36,17 @@ def test_batches_never_hold_a_single_sample():
         MIProbe(None, None, None, FGSM(0.1), batch_size=1)
 
 
+def test_probe_keeps_n_examples_of_a_slice_and_refuses_a_single_example(parts):
+    from mi_keras.evaluation.data_slice import DataSlice
+
+    classifier, natural, adversarial, x, y = parts
+    probe = MIProbe(classifier, natural, adversarial, FGSM(0.05), batch_size=10, progress=False)
+    data = DataSlice.from_source((x, y))
+    assert all(len(values) == 5 for values in probe.measure(data, n_examples=5).values())
+    with pytest.raises(ValueError, match="at least 2 examples; got 1"):
+        probe.measure(data, n_examples=1)
+
+
 def test_probe_measures_each_pattern_with_its_estimator(parts, tmp_path):
     classifier, natural, adversarial, x, y = parts
     attack = FGSM(0.05)  # deterministic: the expected values can be recomputed here

@@ -51,7 +51,11 @@ class DataSlice:
 
     @classmethod
     def from_source(
-        cls, source, n_examples: int | None = None, description: str | None = None
+        cls,
+        source,
+        n_examples: int | None = None,
+        description: str | None = None,
+        minimum_examples: int = 1,
     ) -> DataSlice:
         """Reads the first ``n_examples`` of a ``(x, y)`` pair, a `tf.data.Dataset` or a slice.
 
@@ -61,7 +65,16 @@ class DataSlice:
                 ``n_examples`` nor ``description`` asks for a change).
             n_examples: how many examples to keep (all when None).
             description: what the data is; a generic one (or the slice's) when None.
+            minimum_examples: fewer examples than this raise a ValueError (the MI probes
+                need 2: their bounds take negatives from the batch).
         """
+        data = cls._read(source, n_examples, description)
+        if len(data) < minimum_examples:
+            raise ValueError(f"This evaluation needs at least {minimum_examples} examples; got {len(data)}.")
+        return data
+
+    @classmethod
+    def _read(cls, source, n_examples: int | None, description: str | None) -> DataSlice:
         if n_examples is not None and (not isinstance(n_examples, int) or n_examples < 1):
             raise ValueError(
                 f"`n_examples` must be a positive integer or None; got {n_examples!r}."

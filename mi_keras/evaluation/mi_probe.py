@@ -114,9 +114,7 @@ class MIProbe:
     def measure(self, data, n_examples: int | None = None) -> dict[str, np.ndarray]:
         """Per-sample arrays: the four measurements and the boolean ``correct``,
         ``correct_adversarial``, ``robust`` and ``fooled`` (from `selection_masks`)."""
-        data = data if isinstance(data, DataSlice) else DataSlice.from_source(data, n_examples)
-        if len(data) < 2:
-            raise ValueError(f"The MI probe needs at least 2 samples; got {len(data)}.")
+        data = DataSlice.from_source(data, n_examples, minimum_examples=2)
         base_seed = tf.constant([self.seed, 0], tf.int64)
         progbar = keras.utils.Progbar(len(data)) if self.progress else None
         columns: dict[str, list[np.ndarray]] = {}
@@ -136,11 +134,7 @@ class MIProbe:
         self, data, n_examples: int | None = None, description: str | None = None
     ) -> dict[str, Any]:
         """The JSON-ready summary: per group, the count and mean / std of each measurement."""
-        data = (
-            data
-            if isinstance(data, DataSlice)
-            else DataSlice.from_source(data, n_examples, description)
-        )
+        data = DataSlice.from_source(data, n_examples, description, minimum_examples=2)
         return self.summarize(self.measure(data), data)
 
     def summarize(self, per_sample: dict[str, np.ndarray], data: DataSlice) -> dict[str, Any]:

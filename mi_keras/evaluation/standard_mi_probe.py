@@ -102,9 +102,7 @@ class StandardMIProbe:
         self, attacks: Sequence[Attack], data, n_examples: int | None = None
     ) -> dict[str, Any]:
         """The JSON-ready summary: raw and offset means per attack and measurement."""
-        data = data if isinstance(data, DataSlice) else DataSlice.from_source(data, n_examples)
-        if len(data) < 2:
-            raise ValueError(f"The probe needs at least 2 samples; got {len(data)}.")
+        data = DataSlice.from_source(data, n_examples, minimum_examples=2)
         if not attacks:
             raise ValueError("`attacks` names no attack.")
         clean_correct = self.runner.predict(data.x) == data.y
