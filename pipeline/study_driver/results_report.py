@@ -76,6 +76,26 @@ def _accuracy_table(study: Study, records, dataset: str) -> list[str]:
     return lines
 
 
+def _retrained_note(records, dataset: str) -> list[str]:
+    """AutoAttack units that trained their model again (the training unit's was gone): the
+    same config and seed, but not always the same weights (a PGD step's sign turns the last-bit
+    differences of kernels into other examples), so the figure belongs to a re-run of the
+    training unit's model."""
+    retrained = sorted(
+        str(unit)
+        for unit, record in records.items()
+        if unit.dataset == dataset
+        and unit.kind is UnitKind.AUTOATTACK
+        and record["stages"].get(unit.method.stage.value) == "complete"
+    )
+    if not retrained:
+        return []
+    return [
+        "",
+        f"AutoAttack of a retrained model (same config and seed, other weights): {', '.join(retrained)}.",
+    ]
+
+
 def _subset_line(study: Study, records, dataset: str) -> str:
     sizes = {}
     for unit, record in records.items():
@@ -182,6 +202,7 @@ def render_report(study: Study, results_dir: pathlib.Path, plot_path: pathlib.Pa
     for dataset in study.datasets:
         lines += ["", f"## {dataset.name}", "", _subset_line(study, records, dataset.name), ""]
         lines += _accuracy_table(study, records, dataset.name)
+        lines += _retrained_note(records, dataset.name)
         lines += ["", "### Paired differences (method - baseline, same seed, same subsets)", ""]
         lines += _comparison_lines(study, records, dataset.name)
         lines += ["", "### MI probe (PGD-20, best model, the dataset-seed's estimators; mean DV estimate in nats)", ""]
