@@ -43,6 +43,7 @@ from mi_keras.data import load_dataset  # noqa: E402
 from mi_keras.evaluation import DataSlice  # noqa: E402
 from mi_keras.evaluation.proof_of_concept import train_standard_estimator  # noqa: E402
 from mi_keras.mi import MIEstimator, default_units  # noqa: E402
+from mi_keras.mi.bounds import batch_bounds  # noqa: E402
 
 
 def parse_arguments(argv=None) -> argparse.Namespace:
@@ -67,10 +68,8 @@ def parse_arguments(argv=None) -> argparse.Namespace:
 
 def probe(estimator: MIEstimator, classifier, data: DataSlice, batch_size: int) -> dict:
     matched, shuffled = [], []
-    for start in range(0, len(data) - 1, batch_size):
-        images = tf.constant(data.x[start : start + batch_size])
-        if images.shape[0] < 2:  # the DV bound needs in-batch negatives
-            break
+    for start, end in batch_bounds(len(data), batch_size):  # no batch of one: DV needs negatives
+        images = tf.constant(data.x[start:end])
         logits = tf.cast(classifier(images, training=False), tf.float32)
         matched.append(estimator(images, logits, training=False).numpy())
         shuffled.append(estimator(images, tf.roll(logits, 1, axis=0), training=False).numpy())

@@ -3,7 +3,8 @@
 Every (case, method) pair runs in a fresh child process (this script with ``--child``), so no
 measurement inherits another's allocator state or traced graphs. The child builds the model
 of `bench/train_step.py` (same classifier, PGD-10 at step eps/4, SGD), runs two warm-up steps
-(tracing, first allocations), then measures one step two ways:
+(tracing, first allocations), then measures ``STEPS`` steps (the largest peak is reported,
+the smallest shown beside it) two ways:
 
 - **step peak** (the headline figure): TensorFlow's own allocator statistics for ``CPU:0``
   (``tf.config.experimental.get_memory_info``, reset just before the step): the peak bytes of

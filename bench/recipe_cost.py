@@ -24,16 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 from mi_keras.mi import MIEstimator  # noqa: E402
+from mi_keras.mi.estimator_width import forward_flops  # noqa: E402
 from mi_keras.models.architectures import build_classifier  # noqa: E402
-
-
-def forward_flops(function, input_shape) -> float:
-    """FLOPs of one call on a single input, counted by the TF profiler on the traced graph."""
-    concrete = tf.function(function).get_concrete_function(tf.TensorSpec((1, *input_shape), tf.float32))
-    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    profile = tf.compat.v1.profiler.profile(graph=concrete.graph, options=options)
-    return float(profile.total_float_ops)
 
 
 def main() -> None:
@@ -41,15 +33,16 @@ def main() -> None:
     parser.add_argument("--architecture", default="resnet18")
     parser.add_argument("--attack-steps", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--train-images", type=int, default=45_000, help="CIFAR-10 train minus the 10% validation split")
+    parser.add_argument("--train-images", type=int, default=45_000, help="CIFAR-10 train minus the 10%% validation split")
     parser.add_argument("--units", type=int, default=2048)
     parser.add_argument("--sustained-tflops", type=float, nargs="+", default=[5.0, 15.0, 47.0])
     args = parser.parse_args()
     shape = (32, 32, 3)
     classifier = build_classifier(args.architecture, shape, 10)
     estimator = MIEstimator.for_classifier(shape, 10, units=args.units)
-    forward = forward_flops(lambda x: classifier(x, training=False), shape)
-    local = forward_flops(lambda x: estimator.encode(x, training=False), shape)
+    spec = tf.TensorSpec((1, *shape), tf.float32)  # one image
+    forward = forward_flops(lambda x: classifier(x, training=False), spec)
+    local = forward_flops(lambda x: estimator.encode(x, training=False), spec)
     # Per image and step, in forwards F: the attack (steps x (F + backward to the input, ~1F)),
     # then standard AT: one forward and one weight backward (~2F); MIAT: two of each (x and
     # x_adv), two local-encoder forwards without gradients; the global nets and DV scores are

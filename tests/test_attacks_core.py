@@ -333,3 +333,11 @@ def test_works_under_mixed_bfloat16(trained, bfloat16_policy, threat_model):
     x_adv = PGD(eps, steps=5, threat_model=threat_model, random_start="none")(mixed, x, y)
     assert_valid(x_adv, x, eps, threat_model)
     assert cross_entropy_of(mixed, x_adv, y).mean() > 1.5 * cross_entropy_of(mixed, x, y).mean()
+
+
+def test_an_attack_of_one_ball_supports_that_ball_alone():
+    from mi_keras.attacks import DDN, FWA, TIDIM, CWL2
+
+    for attack, ball in ((FWA, ThreatModel.WASSERSTEIN), (DDN, ThreatModel.L2), (CWL2, ThreatModel.L2), (CWLinf, ThreatModel.LINF), (TIDIM, ThreatModel.LINF)):
+        assert attack.supported_threat_models == (ball,) == (attack.fixed_threat_model,)
+    assert PGD.supported_threat_models == (ThreatModel.LINF, ThreatModel.L2)

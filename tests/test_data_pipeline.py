@@ -175,6 +175,8 @@ def test_image_augmentation_config_round_trip():
     assert isinstance(restored, ImageAugmentation) and restored.padding == 4
     with pytest.raises(ValueError, match="padding"):
         ImageAugmentation(8, 8, padding=-1)
+    with pytest.raises(ValueError, match="got images of 32x32"):
+        ImageAugmentation(28, 28)(np.zeros((1, 32, 32, 3), "float32"), training=True)
 
 
 def test_augmented_digits_pipeline_keeps_the_contract():

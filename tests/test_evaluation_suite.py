@@ -148,6 +148,7 @@ def test_attacks_lower_accuracy_and_ensemble_is_the_minimum(report, trained_mode
         attacked = [report.result(spec, eps).robust_accuracy for spec in report.attacks]
         ensemble = next(entry for entry in report.ensemble if entry.eps == eps)
         assert ensemble.robust_accuracy <= min(attacked)
+        assert ensemble.attacks == [report.result(spec, eps).name for spec in report.attacks]  # display names
         assert max(attacked) < report.clean_accuracy
     # Ensemble is the intersection, not the minimum: recompute it from the examples' attacks.
     _, (x, y) = digits

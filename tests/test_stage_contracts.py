@@ -72,7 +72,7 @@ def test_every_real_stage_declares_valid_keys_and_the_export_declares_what_its_m
     stages = {stage.name: stage for stage in all_stages()}
     export = stages[StageName.EXPORT].cache_config(config)
     # The metadata's config is the recipe of the exported model: every section upstream of it.
-    assert {"seed", "data", "model", "attack", "pretrain", "estimators", "train", "evaluate", "export"} <= set(export)
+    assert {"name", "seed", "data", "model", "attack", "pretrain", "estimators", "train", "evaluate", "export"} <= set(export)
     assert ("tune" in export) == config.train.use_tuned and "transfer" not in export
     for name in (StageName.EVALUATE, StageName.TRANSFER):  # the trained row's name, nothing more of train
         assert stages[name].cache_config(config)["train"] == {

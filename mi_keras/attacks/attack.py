@@ -43,6 +43,11 @@ class Attack:
     # supported threat model, their constructors take none and their configs carry none.
     fixed_threat_model: ThreatModel | None = None
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.fixed_threat_model is not None:  # one ball: the only one it supports
+            cls.supported_threat_models = (cls.fixed_threat_model,)
+
     def __init__(
         self,
         eps: float,
@@ -54,9 +59,8 @@ class Attack:
             raise ValueError(f"`eps` must be > 0 (the radius of the threat-model ball); got {eps}.")
         self.eps = float(eps)
         self.threat_model = ThreatModel.parse(threat_model, "threat_model")
-        supported = self.supported_threat_models if self.fixed_threat_model is None else (self.fixed_threat_model,)
-        if self.threat_model not in supported:
-            accepted = ", ".join(member.value for member in supported)
+        if self.threat_model not in self.supported_threat_models:
+            accepted = ", ".join(member.value for member in self.supported_threat_models)
             raise ValueError(
                 f"{type(self).__name__} bounds the threat model(s) {accepted}; "
                 f"got {self.threat_model.value!r}."

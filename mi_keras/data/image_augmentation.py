@@ -34,8 +34,8 @@ class ImageAugmentation(keras.layers.Layer):
     ```
 
     Args:
-        height: image height.
-        width: image width.
+        height: the images' height (checked when the layer is built).
+        width: the images' width (checked when the layer is built).
         padding: zeros added on every side before cropping; 0 disables the crop.
         horizontal_flip: whether to flip left-right with probability 1/2.
         seed: optional int for a reproducible sequence.
@@ -63,6 +63,15 @@ class ImageAugmentation(keras.layers.Layer):
         self.seed = seed
         self.pad = keras.layers.ZeroPadding2D(padding) if padding else None
         self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        size = tuple(input_shape)[1:3]
+        if None not in size and size != (self.height, self.width):
+            raise ValueError(
+                f"ImageAugmentation({self.height}, {self.width}) got images of {size[0]}x{size[1]}; "
+                "pass the images' own height and width (the crop keeps the input size)."
+            )
+        super().build(input_shape)
 
     def call(self, images, training=True, seed=None):
         """Augments ``images`` in training mode.

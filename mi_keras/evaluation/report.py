@@ -300,7 +300,7 @@ def report_schema() -> dict[str, Any]:
 
 
 def validate_report(payload: dict[str, Any]) -> None:
-    """Raises ValueError naming the first field that breaks the schema (see the module docstring)."""
+    """Raises ValueError naming the first field that breaks the schema (`report_schema`)."""
     _validate(payload, report_schema(), "report")
     if payload["schema_version"] != SCHEMA_VERSION:
         raise ValueError(

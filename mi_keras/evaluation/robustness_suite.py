@@ -142,7 +142,7 @@ class RobustnessSuite:
         clean_seconds = time.perf_counter() - clean_started
 
         results, masks, examples = self._attack_all(runner, data, clean_correct)
-        ensemble = [self._ensemble(eps, clean_correct, masks) for eps in self.eps]
+        ensemble = [self._ensemble(eps, clean_correct, masks, results) for eps in self.eps]
 
         masking_started = time.perf_counter()
         checks = []
@@ -236,16 +236,16 @@ class RobustnessSuite:
         )
         return result, robust, outcome
 
-    def _ensemble(self, eps, clean_correct, masks) -> EnsembleResult:
-        names = [name for (name, mask_eps) in masks if mask_eps == eps]
+    def _ensemble(self, eps, clean_correct, masks, results) -> EnsembleResult:
         survived = clean_correct.copy()
-        for name in names:
-            survived &= masks[(name, eps)]
+        for spec, mask_eps in masks:
+            if mask_eps == eps:
+                survived &= masks[(spec, eps)]
         return EnsembleResult(
             eps=eps,
             robust_accuracy=float(np.mean(survived)),
             n_robust=int(np.sum(survived)),
-            attacks=names,
+            attacks=[result.name for result in results if result.eps == eps],
         )
 
 

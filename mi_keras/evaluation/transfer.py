@@ -198,5 +198,6 @@ def transfer_table_markdown(table: dict[str, Any]) -> str:
 
 
 def _stream(attack: Attack) -> str:
-    """The attack's random stream: the same draws whichever function crafts with it."""
+    """The attack's random stream, shared by this module's two functions so that they draw
+    alike (the robustness suite's transfer column uses its own stream)."""
     return f"transfer/{attack.name}@{attack.eps!r}"

@@ -68,9 +68,10 @@ def score_against(
     runs once on ``[k * rows, K]`` and the critic is one ``[k * rows, D] x [columns, P, D]``
     product, which gives the separate calls' values and gradients (docs/method.md, section
     "Cost of a step"). In training mode the calls stay separate, because the global
-    network's BatchNorm then normalises each call with its own batch statistics.
+    network's BatchNorm then normalises each call with its own batch statistics; so do they
+    for ``training=None``, which inside a training-mode Keras call means training.
     """
-    if training or len(logits) == 1:
+    if training is not False or len(logits) == 1:
         return [
             estimator.score(local_features, each, training=training, positive_index=positive_index, bound=bound)
             for each in logits

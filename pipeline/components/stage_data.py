@@ -92,10 +92,10 @@ class StageData:
         before it, as in the MI probe.
         """
         batches = self.split(split, batch_size=batch_size, shuffle=False, drop_remainder=False)
-        bounds = batch_bounds(self.num_examples(split), batch_size)
-        if len(bounds) < 2:
+        last_begin, count = batch_bounds(self.num_examples(split), batch_size)[-1]
+        if count - last_begin <= batch_size:  # no sample left alone: the plain batches
             return batches
-        last_begin, count = bounds[-1]
+        # k * batch_size + 1 examples: the last two batches merge (the head is read twice).
         examples = batches.unbatch()
         head = examples.take(last_begin).batch(batch_size)
         return head.concatenate(examples.skip(last_begin).batch(count - last_begin))

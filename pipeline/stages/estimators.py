@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from mi_keras.mi import MIEstimator
+from mi_keras.mi import MIEstimator, default_units
 from mi_keras.models import MIEstimatorTrainer
 from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles
 from pipeline.components.builders import estimator_optimizer, training_attack
@@ -45,12 +45,12 @@ class Estimators(Stage):
         with context.strategy.scope():
             target = keras.saving.load_model(ClassifierFiles.of(inputs[StageName.PRETRAIN]["model"]).best)
             target.trainable = False
+            units = section.units or default_units(target, data.image_shape)  # once, for both
             estimators = [
                 MIEstimator.for_classifier(
                     data.image_shape,
                     data.num_classes,
-                    units=section.units,
-                    classifier=target,
+                    units=units,
                     bound=section.bound,
                     dv=section.dv,
                     name=name,
@@ -84,6 +84,7 @@ class Estimators(Stage):
                 "estimators",
                 ArtifactType.ESTIMATORS,
                 "estimators",
+                units=units,
                 epochs=fit.epochs,
                 resumed_from_epoch=fit.resumed_from_epoch,
                 **last,

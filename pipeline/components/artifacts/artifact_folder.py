@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from typing import Self
+from typing import TypeVar
 
 from pipeline.orchestration.artifact import Artifact
+
+_Folder = TypeVar("_Folder", bound="ArtifactFolder")  # typing.Self needs Python 3.11; we support 3.10
 
 
 class ArtifactFile:
@@ -34,6 +36,6 @@ class ArtifactFolder:
     directory: pathlib.Path
 
     @classmethod
-    def of(cls, artifact: Artifact) -> Self:
+    def of(cls: type[_Folder], artifact: Artifact) -> _Folder:
         """The view of a recorded artifact's folder."""
         return cls(artifact.path)
