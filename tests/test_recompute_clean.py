@@ -108,3 +108,16 @@ def test_config_round_trip_and_bad_value():
     assert AdversarialModel.from_config(model.get_config()).recompute_clean is True
     with pytest.raises(ValueError, match="recompute_clean"):
         AdversarialModel(make_classifier(), attack=PGD(0.1), recompute_clean="yes")
+
+
+def test_same_update_under_xla(batch):
+    x, y = batch
+    runs = []
+    for recompute_clean in (False, True):
+        model = make_model("miat", recompute_clean)
+        model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), jit_compile=True)
+        for _ in range(2):
+            model.train_on_batch(x, y)
+        runs.append([np.array(v) for v in model.classifier.variables])
+    for plain, recomputed in zip(*runs):
+        np.testing.assert_allclose(recomputed, plain, rtol=1e-5, atol=1e-6)
