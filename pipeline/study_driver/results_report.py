@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 from collections import defaultdict
@@ -82,7 +83,7 @@ def _retrained_note(records, dataset: str) -> list[str]:
     differences of kernels into other examples), so the figure belongs to a re-run of the
     training unit's model."""
     retrained = sorted(
-        str(unit)
+        (str(unit), _validation(record), _validation(records.get(dataclasses.replace(unit, kind=UnitKind.TRAINING))))
         for unit, record in records.items()
         if unit.dataset == dataset
         and unit.kind is UnitKind.AUTOATTACK
@@ -90,10 +91,17 @@ def _retrained_note(records, dataset: str) -> list[str]:
     )
     if not retrained:
         return []
-    return [
-        "",
-        f"AutoAttack of a retrained model (same config and seed, other weights): {', '.join(retrained)}.",
-    ]
+    described = [f"{name} (its model {ours}; the training unit's {theirs})" for name, ours, theirs in retrained]
+    return ["", f"AutoAttack of a retrained model (same config and seed, other weights): {'; '.join(described)}."]
+
+
+def _validation(record: dict[str, Any] | None) -> str:
+    """'validation clean / PGD x / y %' of a unit's model at its best epoch, if recorded."""
+    summary = (record or {}).get("training", {}).get("summary")
+    if summary is None:
+        return "not recorded"
+    clean, adversarial = summary["best_val_clean_accuracy"], summary["best_val_adversarial_accuracy"]
+    return f"validation clean / PGD {100 * clean:.1f} / {100 * adversarial:.1f} %"
 
 
 def _subset_line(study: Study, records, dataset: str) -> str:

@@ -117,11 +117,10 @@ class UnitRunner:
             "subsets": evaluator.describe_subsets(),
             "stages": {name.value: state.value for name, state in {**shared.states, **own.states}.items()},
         }
+        # Every unit records the training of the model it evaluated: an AutoAttack unit whose
+        # training unit's model is gone trains it again, and the two runs can differ.
+        record["training"] = {"summary": model.read_summary(), "history": model.read_history()}
         if unit.kind is UnitKind.TRAINING:
-            record["training"] = {
-                "summary": model.read_summary(),
-                "history": model.read_history(),
-            }
             record["test"] = evaluator.training_unit(model)
         else:
             record["test"] = evaluator.autoattack(model.best)
