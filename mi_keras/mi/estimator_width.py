@@ -33,6 +33,12 @@ def default_units(classifier: keras.Model, input_shape: Sequence[int]) -> int:
     | TRADES small CNN, 28x28x1 | 20.0 | 128 | 18.2 / 486 |
     | small CNN (same padding), 8x8x1 | 3.2 | 256 | 2.3 / 47 |
 
+    The narrower estimator loses nothing measurable as a probe there: trained 10 epochs
+    against the PGD-trained small CNN on MNIST, 128 units separate matched from shuffled
+    pairs by 2.67 nats (99.0% of samples ranked right), 2048 units by 2.06 (99.1%), for
+    106 s of training against 1,437 (`python bench/estimator_width.py --estimator-epochs 10
+    --widths 128 2048`).
+
     Example:
     ```python
     classifier = build_classifier("small_cnn", (28, 28, 1), 10)
