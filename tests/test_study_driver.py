@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -121,3 +122,16 @@ def test_report_of_a_dataset_without_finished_units_says_so(tmp_path):
     text = render_report(load_study("cpu_study"), tmp_path / "results", tmp_path / "results.png", "command")
     assert "None" not in text
     assert text.count("No unit of this dataset has finished yet.") == 2  # Fashion-MNIST and CIFAR-10
+
+
+def test_report_shows_a_run_that_collapsed_after_its_best_epoch(tmp_path):
+    """NAMID_T's Fashion-MNIST seed 0 peaked at epoch 2 and ended at chance: its row must say so."""
+    from pipeline.study_driver.results_report import render_report
+
+    study = load_study("cpu_study")
+    name = "cpu_study/fashion_mnist/namid_t/seed0.json"
+    (tmp_path / "results" / name).parent.mkdir(parents=True)
+    (tmp_path / "results" / name).write_text((pathlib.Path(__file__).parents[1] / "results" / name).read_text())
+    text = render_report(study, tmp_path / "results", None, "command")
+    row = next(line for line in text.splitlines() if line.startswith("| NAMID_T | best epoch"))
+    assert row == "| NAMID_T | best epoch 2 of 15: 38.0 / 33.8; last: 10.0 / 10.0 | - | - |"

@@ -104,6 +104,26 @@ def _validation(record: dict[str, Any] | None) -> str:
     return f"validation clean / PGD {100 * clean:.1f} / {100 * adversarial:.1f} %"
 
 
+def _training_table(study: Study, records, dataset: str) -> list[str]:
+    """Per seed, the best epoch and the last epoch's validation accuracies: a run that collapsed
+    (its last epoch at chance) shows here even when its best epoch looks fine."""
+    header = "| method | " + " | ".join(f"seed {seed}" for seed in study.seeds) + " |"
+    lines = [header, "|---" * (len(study.seeds) + 1) + "|"]
+    for method in study.methods:
+        cells = []
+        for seed in study.seeds:
+            record = records.get(Unit(dataset, method, seed, UnitKind.TRAINING))
+            cells.append(_training_cell(record["training"]["summary"]) if record else "-")
+        lines.append(f"| {method.display_name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _training_cell(summary: dict[str, Any]) -> str:
+    best = f"{100 * summary['best_val_clean_accuracy']:.1f} / {100 * summary['best_val_adversarial_accuracy']:.1f}"
+    last = f"{100 * summary['last_val_clean_accuracy']:.1f} / {100 * summary['last_val_adversarial_accuracy']:.1f}"
+    return f"best epoch {summary['best_epoch']} of {summary['epochs']}: {best}; last: {last}"
+
+
 def _subset_line(study: Study, records, dataset: str) -> str:
     sizes = {}
     for unit, record in records.items():
@@ -211,6 +231,8 @@ def render_report(study: Study, results_dir: pathlib.Path, plot_path: pathlib.Pa
         lines += ["", f"## {dataset.name}", "", _subset_line(study, records, dataset.name), ""]
         lines += _accuracy_table(study, records, dataset.name)
         lines += _retrained_note(records, dataset.name)
+        lines += ["", "### Training runs (validation clean / PGD %, at the best and the last epoch)", ""]
+        lines += _training_table(study, records, dataset.name)
         lines += ["", "### Paired differences (method - baseline, same seed, same subsets)", ""]
         lines += _comparison_lines(study, records, dataset.name)
         lines += ["", "### MI probe (PGD-20, best model, the dataset-seed's estimators; mean DV estimate in nats)", ""]
