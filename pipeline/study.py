@@ -80,15 +80,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(units) - len(pending)} done, {len(pending)} pending")
         return 0
     runner = UnitRunner(study, results_dir, pathlib.Path(args.work_root), verbose=0 if args.quiet else 1)
+    diverged = []
     for index, unit in enumerate(pending[: args.max_units]):
         started = time.perf_counter()
         print(f"[study] unit {index + 1}/{len(pending)}: {unit}", flush=True)
         try:
             runner.run(unit)
-        except (ConfigError, DataError, TrainingDivergedError) as error:
+        except (ConfigError, DataError) as error:
             print(f"error: unit {unit}: {error}", file=sys.stderr)
             return 1
+        except TrainingDivergedError as error:
+            # A property of the method, not of the setup: the other units still run.
+            print(f"error: unit {unit}: {error}", file=sys.stderr)
+            diverged.append(str(unit))
+            continue
         print(f"[study] {unit} done in {(time.perf_counter() - started) / 60:.1f} min -> {unit.result_path(results_dir, study)}", flush=True)
+    if diverged:
+        print(f"error: {len(diverged)} unit(s) diverged and wrote no JSON: {', '.join(diverged)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -135,3 +135,23 @@ def test_report_shows_a_run_that_collapsed_after_its_best_epoch(tmp_path):
     text = render_report(study, tmp_path / "results", None, "command")
     row = next(line for line in text.splitlines() if line.startswith("| NAMID_T | best epoch"))
     assert row == "| NAMID_T | best epoch 2 of 15: 38.0 / 33.8; last: 10.0 / 10.0 | - | - |"
+
+
+def test_a_diverged_unit_does_not_stop_the_units_after_it(monkeypatch, tmp_path, capsys):
+    """A diverging method is the study's finding, not a setup error: the driver runs on and exits 1."""
+    from pipeline.components.callbacks import TrainingDivergedError
+    from pipeline.study_driver.unit import UnitRunner
+
+    attempted = []
+
+    def run(self, unit):
+        attempted.append(str(unit))
+        if len(attempted) == 1:
+            raise TrainingDivergedError("Training diverged: the loss became nan at epoch 3, batch 10")
+        return {}
+
+    monkeypatch.setattr(UnitRunner, "run", run)
+    arguments = ["--study", "smoke", "--results-dir", str(tmp_path / "results"), "--work-root", str(tmp_path / "work")]
+    assert study_cli.main([*arguments, "--max-units", "2"]) == 1
+    assert len(attempted) == 2
+    assert f"1 unit(s) diverged and wrote no JSON: {attempted[0]}" in capsys.readouterr().err
