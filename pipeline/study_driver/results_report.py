@@ -100,8 +100,12 @@ def _validation(record: dict[str, Any] | None) -> str:
     summary = (record or {}).get("training", {}).get("summary")
     if summary is None:
         return "not recorded"
-    clean, adversarial = summary["best_val_clean_accuracy"], summary["best_val_adversarial_accuracy"]
-    return f"validation clean / PGD {100 * clean:.1f} / {100 * adversarial:.1f} %"
+    return f"validation clean / PGD {_clean_and_pgd(summary, 'best')} %"
+
+
+def _clean_and_pgd(summary: dict[str, Any], epoch: str) -> str:
+    """'clean / PGD' validation accuracies (%) of a training summary's ``best`` or ``last`` epoch."""
+    return f"{100 * summary[f'{epoch}_val_clean_accuracy']:.1f} / {100 * summary[f'{epoch}_val_adversarial_accuracy']:.1f}"
 
 
 def _training_table(study: Study, records, dataset: str) -> list[str]:
@@ -119,8 +123,7 @@ def _training_table(study: Study, records, dataset: str) -> list[str]:
 
 
 def _training_cell(summary: dict[str, Any]) -> str:
-    best = f"{100 * summary['best_val_clean_accuracy']:.1f} / {100 * summary['best_val_adversarial_accuracy']:.1f}"
-    last = f"{100 * summary['last_val_clean_accuracy']:.1f} / {100 * summary['last_val_adversarial_accuracy']:.1f}"
+    best, last = _clean_and_pgd(summary, "best"), _clean_and_pgd(summary, "last")
     return f"best epoch {summary['best_epoch']} of {summary['epochs']}: {best}; last: {last}"
 
 
