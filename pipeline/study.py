@@ -90,13 +90,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: unit {unit}: {error}", file=sys.stderr)
             return 1
         except TrainingDivergedError as error:
-            # A property of the method, not of the setup: the other units still run.
+            # Diverged before its first epoch ended (a later NaN is scored at its best epoch):
+            # a property of the method, not of the setup, so the other units still run.
             print(f"error: unit {unit}: {error}", file=sys.stderr)
             diverged.append(str(unit))
             continue
         print(f"[study] {unit} done in {(time.perf_counter() - started) / 60:.1f} min -> {unit.result_path(results_dir, study)}", flush=True)
     if diverged:
-        print(f"error: {len(diverged)} unit(s) diverged and wrote no JSON: {', '.join(diverged)}", file=sys.stderr)
+        names = ", ".join(diverged)
+        print(f"error: {len(diverged)} unit(s) diverged before their first epoch ended and wrote no JSON: {names}", file=sys.stderr)
         return 1
     return 0
 

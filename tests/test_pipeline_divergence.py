@@ -78,6 +78,10 @@ def test_nan_loss_stops_training_with_a_message_and_keeps_the_last_good_checkpoi
     assert "Training diverged: the loss became nan at epoch 2, batch 1" in message
     best = tmp_path / "work" / "best" / "classifier.keras"
     assert str(best) in message and str(tmp_path / "work" / "backup") in message
+    assert (error.value.epoch, error.value.batch, error.value.where()["loss"]) == (2, 1, "nan")
+    fit = error.value.fit  # the finished epoch stays usable: a study scores it
+    assert fit.epochs == 1 and fit.best_epoch == 1 and fit.best_model_path == best
+    assert fit.summary()["best_val_clean_accuracy"] == fit.history[0]["val_clean_accuracy"]
     assert json.loads((tmp_path / "work" / "backup" / "training_metadata.json").read_text())["epoch"] == 1
     assert json.loads((tmp_path / "work" / "best" / "best.json").read_text())["epoch"] == 1
     restored = keras.saving.load_model(best)

@@ -154,4 +154,36 @@ def test_a_diverged_unit_does_not_stop_the_units_after_it(monkeypatch, tmp_path,
     arguments = ["--study", "smoke", "--results-dir", str(tmp_path / "results"), "--work-root", str(tmp_path / "work")]
     assert study_cli.main([*arguments, "--max-units", "2"]) == 1
     assert len(attempted) == 2
-    assert f"1 unit(s) diverged and wrote no JSON: {attempted[0]}" in capsys.readouterr().err
+    assert f"1 unit(s) diverged before their first epoch ended and wrote no JSON: {attempted[0]}" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_a_unit_that_diverges_after_an_epoch_is_scored_at_its_best_epoch(shared_data_dir, tmp_path, monkeypatch):
+    """A NaN in epoch 2 of MIAT's training: the unit's JSON says where, scores epoch 1, has no last model."""
+    import dataclasses
+
+    from pipeline.components.callbacks import DivergenceGuard
+    from pipeline.study_driver.results_report import render_report
+    from pipeline.study_driver.unit import Unit, UnitRunner
+
+    guard_batch_end = DivergenceGuard.on_train_batch_end
+
+    def nan_from_the_second_epoch(self, batch, logs=None):  # pretrain has one epoch: only train is hit
+        guard_batch_end(self, batch, {**(logs or {}), "loss": float("nan")} if self._epoch == 1 else logs)
+
+    monkeypatch.setattr(DivergenceGuard, "on_train_batch_end", nan_from_the_second_epoch)
+    smoke = load_study("smoke")
+    dataset = dataclasses.replace(smoke.datasets[0], overrides=(*smoke.datasets[0].overrides, "train.epochs=2"))
+    study = dataclasses.replace(smoke, name="diverging", datasets=(dataset,), methods=(Method.MIAT,))
+    UnitRunner(study, tmp_path / "results", tmp_path / "work").run(Unit(dataset.name, Method.MIAT, 0))
+
+    record = json.loads((tmp_path / "results" / "diverging" / dataset.name / "miat" / "seed0.json").read_text())
+    assert record["training"]["diverged"] == {"epoch": 2, "batch": 1, "loss": "nan"}
+    assert record["training"]["summary"]["best_epoch"] == 1 and len(record["training"]["history"]) == 1
+    assert record["stages"]["train"] == "diverged" and record["stages"]["pretrain"] == "complete"
+    assert record["test"]["last"] is None and record["test"]["best"]["clean"]["n"] == 100
+    text = render_report(study, tmp_path / "results", None, "command")
+    assert "**diverged** (loss nan) at epoch 2, batch 1" in text
+    accuracies = next(line for line in text.splitlines() if line.startswith(f"| {Method.MIAT.display_name} |") and "(n=1)" in line)
+    assert accuracies.endswith("| - | - |")  # the best epoch is scored; there are no '(last)' numbers

@@ -35,14 +35,15 @@ def load_results(study: Study, results_dir: pathlib.Path) -> dict[Unit, dict[str
 
 
 def metric_values(records, dataset: str, method: Method, kind: UnitKind, path: tuple[str, ...]) -> dict[int, dict]:
-    """Per seed, the accuracy record at ``path`` (seeds without a finished unit are absent)."""
+    """Per seed, the accuracy record at ``path`` (absent: no finished unit, or a diverged run's last epoch)."""
     values = {}
     for unit, record in records.items():
         if (unit.dataset, unit.method, unit.kind) == (dataset, method, kind):
             value = record["test"]
             for key in path:
-                value = value[key]
-            values[unit.seed] = value
+                value = value[key] if value is not None else None
+            if value is not None:
+                values[unit.seed] = value
     return values
 
 
@@ -117,13 +118,19 @@ def _training_table(study: Study, records, dataset: str) -> list[str]:
         cells = []
         for seed in study.seeds:
             record = records.get(Unit(dataset, method, seed, UnitKind.TRAINING))
-            cells.append(_training_cell(record["training"]["summary"]) if record else "-")
+            cells.append(_training_cell(record["training"]) if record else "-")
         lines.append(f"| {method.display_name} | " + " | ".join(cells) + " |")
     return lines
 
 
-def _training_cell(summary: dict[str, Any]) -> str:
+def _training_cell(training: dict[str, Any]) -> str:
+    summary, diverged = training["summary"], training.get("diverged")
     best, last = _clean_and_pgd(summary, "best"), _clean_and_pgd(summary, "last")
+    if diverged:
+        return (
+            f"best epoch {summary['best_epoch']}: {best}; last finished epoch {summary['epochs']}: {last}; "
+            f"**diverged** (loss {diverged['loss']}) at epoch {diverged['epoch']}, batch {diverged['batch']}"
+        )
     return f"best epoch {summary['best_epoch']} of {summary['epochs']}: {best}; last: {last}"
 
 
@@ -225,7 +232,8 @@ def render_report(study: Study, results_dir: pathlib.Path, plot_path: pathlib.Pa
         "Accuracies in %, mean ± standard deviation over seeds (n = seeds finished); models picked by "
         "validation (clean + PGD) / 2, never the test set; '(last)' is the last epoch. A method is called "
         "better or worse than its baseline only when every planned seed agrees in sign and the mean "
-        "difference exceeds its spread.",
+        "difference exceeds its spread. A run whose loss became NaN is scored at its best epoch before the NaN "
+        "and has no '(last)' numbers (its weights are NaN); the training-runs table marks it.",
     ]
     if plot_path is not None and records:
         plot_results(study, records, plot_path)

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from mi_keras.enums import ParsableEnum
 from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles
+from pipeline.components.callbacks import TrainingDivergedError
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.config import PipelineConfig, load_config, validate, with_overrides
 from pipeline.orchestration.runner import PipelineRunner
@@ -47,6 +48,16 @@ class Unit:
 
     def __str__(self) -> str:
         return f"{self.dataset}/{self.method.value}/seed{self.seed}/{self.kind.value}"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedModel:
+    """The model a unit evaluates: its checkpoints, its training record, the stage states."""
+
+    best: pathlib.Path
+    last: pathlib.Path | None  # None: the run diverged, its last weights are NaN
+    record: dict[str, Any]  # "summary", "history" and, for a diverged run, "diverged"
+    states: dict[str, str]
 
 
 def plan_units(study: Study) -> list[Unit]:
@@ -97,12 +108,12 @@ class UnitRunner:
         base = unit_config(dataset, unit.seed, [])
         config = unit_config(dataset, unit.seed, unit.method.overrides(self.study.lambda_remedy))
         shared = self._pipeline(base, dataset, unit).run([StageName.PRETRAIN, StageName.ESTIMATORS], command=f"study {unit} (shared)")
-        own = self._pipeline(config, dataset, unit).run([unit.method.stage], command=f"study {unit}")
-        model = ClassifierFiles.of(own.outputs[unit.method.stage]["model"])
+        trained = self._train(config, dataset, unit)
         evaluator = UnitEvaluator(
             self.study.evaluation,
             config,
-            StageData(own.outputs[StageName.INGEST]["dataset"]).arrays("test"),
+            # The test split is the dataset-seed's, shared by every method's unit.
+            StageData(shared.outputs[StageName.INGEST]["dataset"]).arrays("test"),
             EstimatorFiles.of(shared.outputs[StageName.ESTIMATORS]["estimators"]),
             progress=self.verbose > 0,
         )
@@ -115,20 +126,40 @@ class UnitRunner:
             "kind": unit.kind.value,
             "config": config.to_dict(),
             "subsets": evaluator.describe_subsets(),
-            "stages": {name.value: state.value for name, state in {**shared.states, **own.states}.items()},
+            "stages": {**{name.value: state.value for name, state in shared.states.items()}, **trained.states},
+            # Every unit records the training of the model it evaluated: an AutoAttack unit whose
+            # training unit's model is gone trains it again, and the two runs can differ.
+            "training": trained.record,
         }
-        # Every unit records the training of the model it evaluated: an AutoAttack unit whose
-        # training unit's model is gone trains it again, and the two runs can differ.
-        record["training"] = {"summary": model.read_summary(), "history": model.read_history()}
         if unit.kind is UnitKind.TRAINING:
-            record["test"] = evaluator.training_unit(model)
+            record["test"] = evaluator.training_unit(trained.best, trained.last)
         else:
-            record["test"] = evaluator.autoattack(model.best)
+            record["test"] = evaluator.autoattack(trained.best)
         record["wall_time_seconds"] = time.perf_counter() - started
         record["machine"] = machine_description(load_before)
         record["git"] = git_revision()
         write_json_atomically(unit.result_path(self.results_dir, self.study), record)
         return record
+
+    def _train(self, config: PipelineConfig, dataset: StudyDataset, unit: Unit) -> TrainedModel:
+        """The unit's model; a run whose loss became NaN is kept at its best epoch before the NaN.
+
+        Divergence is a finding about the method, so the unit is scored like a run that
+        collapsed: by its best-by-validation checkpoint. Its last-epoch weights are NaN, so
+        it has no last-epoch model. A run that diverged before its first epoch ended has
+        no checkpoint and raises.
+        """
+        try:
+            own = self._pipeline(config, dataset, unit).run([unit.method.stage], command=f"study {unit}")
+        except TrainingDivergedError as error:
+            if error.fit is None or error.fit.best_model_path is None:
+                raise
+            print(f"[study] {unit}: {error} The unit is scored at epoch {error.fit.best_epoch}.", flush=True)
+            record = {"summary": error.fit.summary(), "history": error.fit.history, "diverged": error.where()}
+            return TrainedModel(error.fit.best_model_path, None, record, {unit.method.stage.value: "diverged"})
+        model = ClassifierFiles.of(own.outputs[unit.method.stage]["model"])
+        record = {"summary": model.read_summary(), "history": model.read_history()}
+        return TrainedModel(model.best, model.last, record, {name.value: state.value for name, state in own.states.items()})
 
     def _pipeline(self, config: PipelineConfig, dataset: StudyDataset, unit: Unit) -> PipelineRunner:
         root = self.work_root / self.study.name / dataset.name / f"seed{unit.seed}"
