@@ -120,19 +120,8 @@ class ClassifierTraining:
         """Writes best.keras, last.keras, history.json and training.json; returns the summary."""
         directory.mkdir(parents=True)
         trained.classifier.save(directory / LAST_FILE)
-        fit = trained.fit
-        shutil.copyfile(fit.best_model_path, directory / BEST_FILE)
-        best_row = next(row for row in fit.history if row["epoch"] == fit.best_epoch)
-        summary = {
-            "epochs": fit.epochs,
-            "resumed_from_epoch": fit.resumed_from_epoch,
-            "best_epoch": fit.best_epoch,
-            "best_score": fit.best_score,
-            "best_val_clean_accuracy": best_row["val_clean_accuracy"],
-            "best_val_adversarial_accuracy": best_row["val_adversarial_accuracy"],
-            "last_val_clean_accuracy": fit.history[-1]["val_clean_accuracy"],
-            "last_val_adversarial_accuracy": fit.history[-1]["val_adversarial_accuracy"],
-        }
-        (directory / HISTORY_FILE).write_text(json.dumps(fit.history, indent=1))
+        shutil.copyfile(trained.fit.best_model_path, directory / BEST_FILE)
+        summary = trained.fit.summary()
+        (directory / HISTORY_FILE).write_text(json.dumps(trained.fit.history, indent=1))
         (directory / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
         return summary

@@ -14,6 +14,7 @@ from pipeline.components.callbacks import (
     DivergenceGuard,
     EpochHistory,
     SelectionScore,
+    TrainingDivergedError,
 )
 
 
@@ -36,6 +37,22 @@ class FitResult:
     best_epoch: int | None = None
     best_score: float | None = None
     best_model_path: pathlib.Path | None = None
+
+    def summary(self) -> dict:
+        """Epoch counts and the validation clean / PGD accuracies at the best and the last epoch."""
+        if self.best_epoch is None:
+            raise ValueError("This run has no best epoch: it ran without validation data or finished no epoch.")
+        best_row = next(row for row in self.history if row["epoch"] == self.best_epoch)
+        return {
+            "epochs": self.epochs,
+            "resumed_from_epoch": self.resumed_from_epoch,
+            "best_epoch": self.best_epoch,
+            "best_score": self.best_score,
+            "best_val_clean_accuracy": best_row["val_clean_accuracy"],
+            "best_val_adversarial_accuracy": best_row["val_adversarial_accuracy"],
+            "last_val_clean_accuracy": self.history[-1]["val_clean_accuracy"],
+            "last_val_adversarial_accuracy": self.history[-1]["val_adversarial_accuracy"],
+        }
 
 
 class ResumableFit:
@@ -97,28 +114,36 @@ class ResumableFit:
         if self.tensorboard_dir is not None:
             # Keras' TensorBoard callback also logs the optimizer's current learning rate.
             tensorboard.append(keras.callbacks.TensorBoard(log_dir=str(self.tensorboard_dir), write_graph=False))
-        model.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=epochs,
-            verbose=self.verbose,
-            shuffle=False,  # the training dataset reshuffles itself at every epoch
-            callbacks=[
-                guard,
-                *selection,
-                *callbacks,
-                history,
-                *tensorboard,
-                # Last: an epoch's backup is written only after everything else recorded it.
-                keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False),
-            ],
-        )
-        return FitResult(
-            history=history.rows,
-            epochs=len(history.rows),
-            # No epoch began: an earlier attempt had already finished them all.
-            resumed_from_epoch=len(history.rows) if history.resumed_from_epoch is None else history.resumed_from_epoch,
-            best_epoch=best.epoch if best else None,
-            best_score=best.score if best else None,
-            best_model_path=best.model_path if best and best.epoch else None,
-        )
+        try:
+            model.fit(
+                train_data,
+                validation_data=validation_data,
+                epochs=epochs,
+                verbose=self.verbose,
+                shuffle=False,  # the training dataset reshuffles itself at every epoch
+                callbacks=[
+                    guard,
+                    *selection,
+                    *callbacks,
+                    history,
+                    *tensorboard,
+                    # Last: an epoch's backup is written only after everything else recorded it.
+                    keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False),
+                ],
+            )
+        except TrainingDivergedError as error:
+            error.fit = _result(history, best)  # the finished epochs and the best one stay usable
+            raise
+        return _result(history, best)
+
+
+def _result(history: EpochHistory, best: BestEpochCheckpoint | None) -> FitResult:
+    return FitResult(
+        history=history.rows,
+        epochs=len(history.rows),
+        # No epoch began: an earlier attempt had already finished them all.
+        resumed_from_epoch=len(history.rows) if history.resumed_from_epoch is None else history.resumed_from_epoch,
+        best_epoch=best.epoch if best else None,
+        best_score=best.score if best else None,
+        best_model_path=best.model_path if best and best.epoch else None,
+    )

@@ -15,7 +15,8 @@ import keras
 import tensorflow as tf
 
 from mi_keras.enums import ParsableEnum
-from pipeline.components.classifier_training import BEST_FILE, HISTORY_FILE, SUMMARY_FILE
+from pipeline.components.callbacks import TrainingDivergedError
+from pipeline.components.classifier_training import BEST_FILE, HISTORY_FILE, LAST_FILE, SUMMARY_FILE
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.config import PipelineConfig, load_config, validate, with_overrides
 from pipeline.orchestration.runner import PipelineRunner
@@ -97,12 +98,12 @@ class UnitRunner:
         base = unit_config(dataset, unit.seed, [])
         config = unit_config(dataset, unit.seed, unit.method.overrides(self.study.lambda_remedy))
         shared = self._pipeline(base, dataset, unit).run([StageName.PRETRAIN, StageName.ESTIMATORS], command=f"study {unit} (shared)")
-        own = self._pipeline(config, dataset, unit).run([unit.method.stage], command=f"study {unit}")
-        model_dir = pathlib.Path(own.outputs[unit.method.stage]["model"].uri)
+        best, last, training, states = self._train(config, dataset, unit)
         evaluator = UnitEvaluator(
             self.study.evaluation,
             config,
-            StageData(own.outputs[StageName.INGEST]["dataset"]).arrays("test"),
+            # The test split is the dataset-seed's, shared by every method's unit.
+            StageData(shared.outputs[StageName.INGEST]["dataset"]).arrays("test"),
             pathlib.Path(shared.outputs[StageName.ESTIMATORS]["estimators"].uri),
             progress=self.verbose > 0,
         )
@@ -115,21 +116,37 @@ class UnitRunner:
             "kind": unit.kind.value,
             "config": config.to_dict(),
             "subsets": evaluator.describe_subsets(),
-            "stages": {name.value: state.value for name, state in {**shared.states, **own.states}.items()},
+            "stages": {**{name.value: state.value for name, state in shared.states.items()}, **states},
         }
         if unit.kind is UnitKind.TRAINING:
-            record["training"] = {
-                "summary": json.loads((model_dir / SUMMARY_FILE).read_text()),
-                "history": json.loads((model_dir / HISTORY_FILE).read_text()),
-            }
-            record["test"] = evaluator.training_unit(model_dir)
+            record["training"] = training
+            record["test"] = evaluator.training_unit(best, last)
         else:
-            record["test"] = evaluator.autoattack(model_dir / BEST_FILE)
+            record["test"] = evaluator.autoattack(best)
         record["wall_time_seconds"] = time.perf_counter() - started
         record["machine"] = machine_description(load_before)
         record["git"] = git_revision()
         write_json_atomically(unit.result_path(self.results_dir, self.study), record)
         return record
+
+    def _train(self, config: PipelineConfig, dataset: StudyDataset, unit: Unit):
+        """(best, last, training record, stage states); a run whose loss became NaN is kept at its
+        best epoch before the NaN and has no last model (its weights are NaN)."""
+        try:
+            own = self._pipeline(config, dataset, unit).run([unit.method.stage], command=f"study {unit}")
+        except TrainingDivergedError as error:
+            if error.fit is None or error.fit.best_model_path is None:
+                raise
+            print(f"[study] {unit}: {error} The unit is scored at epoch {error.fit.best_epoch}.", flush=True)
+            record = {"summary": error.fit.summary(), "history": error.fit.history, "diverged": error.where()}
+            return error.fit.best_model_path, None, record, {unit.method.stage.value: "diverged"}
+        model_dir = pathlib.Path(own.outputs[unit.method.stage]["model"].uri)
+        record = {
+            "summary": json.loads((model_dir / SUMMARY_FILE).read_text()),
+            "history": json.loads((model_dir / HISTORY_FILE).read_text()),
+        }
+        states = {name.value: state.value for name, state in own.states.items()}
+        return model_dir / BEST_FILE, model_dir / LAST_FILE, record, states
 
     def _pipeline(self, config: PipelineConfig, dataset: StudyDataset, unit: Unit) -> PipelineRunner:
         root = self.work_root / self.study.name / dataset.name / f"seed{unit.seed}"

@@ -14,7 +14,6 @@ from mi_keras.data.splits import stratified_split
 from mi_keras.evaluation import AttackSpec, DataSlice, evaluate_robustness
 from mi_keras.evaluation.gradient_masking import GradientMaskingChecker
 from mi_keras.evaluation.mi_probe import MIProbe
-from pipeline.components.classifier_training import BEST_FILE, LAST_FILE
 from pipeline.orchestration.config import PipelineConfig
 from pipeline.stages.estimators import ADVERSARIAL_FILE, NATURAL_FILE
 from pipeline.study_driver.study import StudyEvaluation
@@ -88,11 +87,11 @@ class UnitEvaluator:
             for name, indices in self.subsets.items()
         }
 
-    def training_unit(self, model_dir: pathlib.Path) -> dict[str, Any]:
-        best, last = model_dir / BEST_FILE, model_dir / LAST_FILE
+    def training_unit(self, best: pathlib.Path, last: pathlib.Path | None) -> dict[str, Any]:
+        """The best-by-validation model in full, the last-epoch one (None: there is none) by clean and PGD."""
         return {
             "best": {**self._clean_and_pgd(best, masking=True), "mi_probe": self._mi_probe(best)},
-            "last": self._clean_and_pgd(last, masking=False),
+            "last": self._clean_and_pgd(last, masking=False) if last is not None else None,
         }
 
     def autoattack(self, model_path: pathlib.Path) -> dict[str, Any]:

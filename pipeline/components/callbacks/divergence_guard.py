@@ -51,5 +51,8 @@ class DivergenceGuard(keras.callbacks.Callback):
         where = f"the last good checkpoint is kept in {', '.join(kept)}" if kept else "no checkpoint was written yet"
         raise TrainingDivergedError(
             f"Training diverged: the {self.monitor} became {value} at epoch {self._epoch + 1}, batch {batch + 1}; "
-            f"training stopped and {where}. Lower the learning rate or check the data, then rerun."
+            f"training stopped and {where}. Lower the learning rate or check the data, then rerun.",
+            epoch=self._epoch + 1,
+            batch=batch + 1,
+            value=value,
         )
