@@ -225,8 +225,8 @@ def _probe_table(study: Study, records, dataset: str) -> list[str]:
 
 def _probe_shift_lines(study: Study, records, dataset: str) -> list[str]:
     """What the attack changes in the MI of the samples it fools, per model: the paper's Fig. 4
-    says the natural MI falls and the adversarial MI rises. Read only where the frozen estimators
-    still find MI in the model's logits (I_N(x; h(x)) > 0): a DV estimate <= 0 is no dependence."""
+    says the natural MI falls and the adversarial MI rises. A model whose clean I_N(x; h(x)) is
+    <= 0 on every seed gets no reading: the frozen estimators find no dependence in its logits."""
     lines = [
         "| method | fooled: I_N(x; h(x)) | I_N(x; h(x_adv)) - I_N(x; h(x)) | I_A(n; h(x_adv)) - I_A(n; h(x)) | seeds in Fig. 4's direction |",
         "|---|---|---|---|---|",
