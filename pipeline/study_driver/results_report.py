@@ -197,13 +197,7 @@ def _sentence(method: Method, baseline: Method, metric: str, outcome: str, diffe
 def probe_values(records, dataset: str, method: Method, group: str, measurement: str) -> dict[int, float]:
     """Per seed, the MI probe's mean DV estimate (nats) of ``measurement`` over ``group`` of the
     best model's test samples (absent: no finished unit, or the group was empty)."""
-    values = {}
-    for unit, record in records.items():
-        if (unit.dataset, unit.method, unit.kind) == (dataset, method, UnitKind.TRAINING):
-            mean = record["test"]["best"]["mi_probe"]["by_group"][group][measurement]["mean"]
-            if mean is not None:
-                values[unit.seed] = mean
-    return values
+    return metric_values(records, dataset, method, UnitKind.TRAINING, ("best", "mi_probe", "by_group", group, measurement, "mean"))
 
 
 def _nats(values: list[float]) -> str:
