@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: setup run test bench bench-quick bench-art clean
+.PHONY: setup run test lint format bench bench-quick bench-art clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,17 @@ setup: $(STAMP)
 run: setup
 	$(PY) pipeline/run.py
 
-test: setup
+test: setup lint
 	$(PY) -m pytest
+
+# The formatter and linter (configured in pyproject.toml); `make format` applies both.
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
 
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,eval,bench]"

@@ -85,9 +85,7 @@ AUTOATTACK_SPEEDUP_TARGET = 3.0
 
 def add_classifier_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of the PGD-trained SmallCNN that `train_classifier` trains or reads from the cache."""
-    parser.add_argument(
-        "--train-epochs", type=int, default=4, help="PGD-10 epochs at eps 0.1, 0.2, then 0.3"
-    )
+    parser.add_argument("--train-epochs", type=int, default=4, help="PGD-10 epochs at eps 0.1, 0.2, then 0.3")
     parser.add_argument("--train-examples", type=int, default=60000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retrain", action="store_true", help="ignore the cached weights")
@@ -97,14 +95,10 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="test images attacked (default 1000)")
     parser.add_argument("--batch-size", type=int, default=500, help="batch size of both libraries")
-    parser.add_argument(
-        "--square-queries", type=int, default=1000, help="Square iterations in both"
-    )
+    parser.add_argument("--square-queries", type=int, default=1000, help="Square iterations in both")
     parser.add_argument("--apgd-steps", type=int, default=100, help="APGD iterations in both")
     add_classifier_arguments(parser)
-    parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 64 images, short attacks, small training"
-    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: 64 images, short attacks, small training")
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.batch_size, args.square_queries, args.apgd_steps = 64, 64, 50, 10
@@ -115,10 +109,7 @@ def parse_arguments(argv=None) -> argparse.Namespace:
 def train_classifier(args) -> keras.Model:
     """PGD adversarial training (Madry et al.) of the TRADES SmallCNN, cached by its settings."""
     model = small_cnn(input_shape=(28, 28, 1), num_classes=10)
-    weights = (
-        CACHE_DIR
-        / f"mnist_small_cnn_pgd_e{args.train_epochs}_n{args.train_examples}_s{args.seed}.weights.h5"
-    )
+    weights = CACHE_DIR / f"mnist_small_cnn_pgd_e{args.train_epochs}_n{args.train_examples}_s{args.seed}.weights.h5"
     if weights.is_file() and not args.retrain:
         model.load_weights(weights)
         print(f"loaded cached weights {weights}")
@@ -136,18 +127,10 @@ def train_classifier(args) -> keras.Model:
         # eps grows 0.1, 0.2, 0.3: PGD training at eps 0.3 from scratch stalls at chance level.
         eps = min(EPS, 0.1 * (epoch + 1))
         attack = PGD(eps, steps=10, step_size=eps / 4, random_start=RandomStart.UNIFORM)
-        step = tf.function(
-            lambda x, y, seed, attack=attack: _adversarial_step(
-                model, optimizer, attack, x, y, seed
-            )
-        )
+        step = tf.function(lambda x, y, seed, attack=attack: _adversarial_step(model, optimizer, attack, x, y, seed))
         started, losses = time.perf_counter(), []
         for index, (images, labels) in enumerate(dataset):
-            losses.append(
-                float(
-                    step(images, labels, tf.constant([args.seed, epoch * 100000 + index], tf.int64))
-                )
-            )
+            losses.append(float(step(images, labels, tf.constant([args.seed, epoch * 100000 + index], tf.int64))))
         print(
             f"epoch {epoch + 1}: eps {eps:g}, adversarial loss {np.mean(losses):.3f}, "
             f"{time.perf_counter() - started:.0f} s"
@@ -161,9 +144,7 @@ def _adversarial_step(model, optimizer, attack, x, y, seed):
     x_adv = attack(model, x, y, seed=seed)
     with tf.GradientTape() as tape:
         logits = model(x_adv, training=True)
-        loss = tf.reduce_mean(
-            keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-        )
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
     gradients = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
     return loss
@@ -172,9 +153,7 @@ def _adversarial_step(model, optimizer, attack, x, y, seed):
 def our_attacks(args) -> dict:
     apgd_ce = APGD(EPS, loss=AttackLoss.CE, steps=args.apgd_steps, name="APGD-CE")
     apgd_dlr = APGD(EPS, loss=AttackLoss.DLR, steps=args.apgd_steps, name="APGD-DLR")
-    square = Square(
-        EPS, queries=args.square_queries, p_init=0.8, rescale_schedule=True, name="Square"
-    )
+    square = Square(EPS, queries=args.square_queries, p_init=0.8, rescale_schedule=True, name="Square")
     return {
         "PGD-40": PGD(EPS, steps=40, step_size=EPS / 4, random_start=RandomStart.UNIFORM),
         "APGD-CE": apgd_ce,
@@ -216,9 +195,7 @@ def art_attacks(args, model) -> dict:
     apgd_dlr = AutoProjectedGradientDescent(**apgd, loss_type="difference_logits_ratio")
     square = SquareAttack(**common, max_iter=args.square_queries, p_init=0.8, nb_restarts=1)
     return {
-        "PGD-40": ProjectedGradientDescent(
-            **common, eps_step=EPS / 4, max_iter=40, num_random_init=1
-        ),
+        "PGD-40": ProjectedGradientDescent(**common, eps_step=EPS / 4, max_iter=40, num_random_init=1),
         "APGD-CE": apgd_ce,
         "APGD-DLR": apgd_dlr,
         "Square": square,
@@ -267,9 +244,7 @@ def main(argv=None) -> int:
 
 
 def print_table(rows) -> None:
-    print(
-        "\n| attack | ours robust % | ART robust % | diff pp | ours s | ART s | speedup | targets |"
-    )
+    print("\n| attack | ours robust % | ART robust % | diff pp | ours s | ART s | speedup | targets |")
     print("|---|---|---|---|---|---|---|---|")
     for name, ours, art, our_seconds, art_seconds in rows:
         speedup = art_seconds / our_seconds

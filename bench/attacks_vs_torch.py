@@ -68,8 +68,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
 from art_crosscheck import MNIST_DIR, add_classifier_arguments, train_classifier  # noqa: E402  (bench/ is on sys.path)
+
 from mi_keras.attacks import PGD  # noqa: E402
 from mi_keras.attacks.apgd import APGD  # noqa: E402
 from mi_keras.attacks.apgd_targeted import APGDTargeted  # noqa: E402
@@ -123,7 +123,7 @@ def torch_small_cnn(keras_model: keras.Model):
         )
     channels = [convs[0].kernel.shape[2]] + [conv.filters for conv in convs]
     layers = []
-    for index, conv in enumerate(convs):
+    for index in range(len(convs)):
         layers += [nn.Conv2d(channels[index], channels[index + 1], 3), nn.ReLU()]
         if index % 2 == 1:
             layers.append(nn.MaxPool2d(2))
@@ -245,9 +245,7 @@ def torch_attacks(args, model) -> dict:
         "PGD-40": torchattacks.PGD(model, eps=EPS, alpha=EPS / 4, steps=40, random_start=True),
         "APGD-CE": torchattacks.APGD(model, loss="ce", steps=args.steps, n_restarts=1, **common),
         "APGD-T": torchattacks.APGDT(model, steps=args.steps, n_restarts=1, n_classes=10, **common),
-        "FAB-T": torchattacks.FAB(
-            model, steps=args.steps, n_restarts=1, multi_targeted=True, n_classes=10, **common
-        ),
+        "FAB-T": torchattacks.FAB(model, steps=args.steps, n_restarts=1, multi_targeted=True, n_classes=10, **common),
         "Square": torchattacks.Square(
             model,
             n_queries=args.square_queries,

@@ -140,7 +140,9 @@ def compare(reference: dict, other: dict) -> dict:
         row[kind] = {
             "first differing forward output": first_probe,
             "first differing step": differs.index(True) + 1 if any(differs) else None,
-            "max weight diff": [float(np.abs(ours[step - 1] - theirs[step - 1]).max()) for step in checkpoints(len(ours))],
+            "max weight diff": [
+                float(np.abs(ours[step - 1] - theirs[step - 1]).max()) for step in checkpoints(len(ours))
+            ],
         }
     return row
 
@@ -185,6 +187,7 @@ def main() -> None:
                 f"| {name} | {baseline} | {label} | {cells['first differing forward output']} "
                 f"| {cells['first differing step'] or 'none'} | {diffs} | {ratio:.2f} |"
             )
+
 
 if __name__ == "__main__":
     main()

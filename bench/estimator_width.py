@@ -33,12 +33,12 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import art_crosscheck  # noqa: E402  (bench/ is on sys.path)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-import art_crosscheck  # noqa: E402  (bench/ is on sys.path)
 import train_step  # noqa: E402
+
 from mi_keras.data import load_dataset  # noqa: E402
 from mi_keras.evaluation import DataSlice  # noqa: E402
 from mi_keras.evaluation.proof_of_concept import train_standard_estimator  # noqa: E402
@@ -107,9 +107,7 @@ def main(argv=None) -> int:
         keras.utils.set_random_seed(args.seed)
         estimator = MIEstimator.for_classifier(shape, 10, units=units)
         started = time.perf_counter()
-        train_standard_estimator(
-            classifier, estimator, train, args.estimator_epochs, args.learning_rate
-        )
+        train_standard_estimator(classifier, estimator, train, args.estimator_epochs, args.learning_rate)
         seconds = time.perf_counter() - started
         rows.append((units, probe(estimator, classifier, data, args.batch_size), seconds))
     print(

@@ -63,11 +63,11 @@ def measure(case_name: str, method: str, width: str, batch: int | None) -> dict:
     import keras
     import numpy as np
     import tensorflow as tf
+    from train_step import CASES, make_models
 
     from mi_keras.enums import BaseLoss
     from mi_keras.mi import default_units
     from mi_keras.models import AdversarialModel, build_classifier
-    from train_step import CASES, make_models
 
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(1)

@@ -33,7 +33,9 @@ def main() -> None:
     parser.add_argument("--architecture", default="resnet18")
     parser.add_argument("--attack-steps", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--train-images", type=int, default=45_000, help="CIFAR-10 train minus the 10%% validation split")
+    parser.add_argument(
+        "--train-images", type=int, default=45_000, help="CIFAR-10 train minus the 10%% validation split"
+    )
     parser.add_argument("--units", type=int, default=2048)
     parser.add_argument("--sustained-tflops", type=float, nargs="+", default=[5.0, 15.0, 47.0])
     args = parser.parse_args()
@@ -53,10 +55,16 @@ def main() -> None:
     for name, per_image in (("standard AT", at_step), ("MIAT", miat_step)):
         total = per_image * images
         hours = ", ".join(f"{total / (rate * 1e12) / 3600:.1f} h at {rate:g}" for rate in args.sustained_tflops)
-        print(f"{name}: {per_image / 1e9:.1f} GFLOPs per image-step, {total / 1e15:.0f} PFLOPs for the recipe; GPU-hours: {hours} sustained TFLOPS")
-    print(f"{args.architecture} forward {forward / 1e9:.3f} GFLOPs, local encoder ({args.units} units) {local / 1e9:.3f} GFLOPs per 32x32 image")
-    print("Stage 1 (estimators) and the evaluation come on top; the whole paper recipe trains standard AT, "
-          "the estimators and MIAT.")
+        print(
+            f"{name}: {per_image / 1e9:.1f} GFLOPs per image-step, {total / 1e15:.0f} PFLOPs for the recipe; GPU-hours: {hours} sustained TFLOPS"
+        )
+    print(
+        f"{args.architecture} forward {forward / 1e9:.3f} GFLOPs, local encoder ({args.units} units) {local / 1e9:.3f} GFLOPs per 32x32 image"
+    )
+    print(
+        "Stage 1 (estimators) and the evaluation come on top; the whole paper recipe trains standard AT, "
+        "the estimators and MIAT."
+    )
 
 
 if __name__ == "__main__":

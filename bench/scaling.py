@@ -145,11 +145,26 @@ def run_case(kind: str, replicas: int, steps: int, warmup: int) -> dict:
             env.pop("TF_CONFIG", None)
             if kind == "workers":
                 env["TF_CONFIG"] = json.dumps(
-                    {"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]}, "task": {"type": "worker", "index": index}}
+                    {
+                        "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+                        "task": {"type": "worker", "index": index},
+                    }
                 )
-            command = [sys.executable, __file__, "--child", kind, str(replicas), "--steps", str(steps), "--warmup", str(warmup)]
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                kind,
+                str(replicas),
+                "--steps",
+                str(steps),
+                "--warmup",
+                str(warmup),
+            ]
             started.append(
-                subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+                subprocess.Popen(
+                    command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+                )
             )
         outputs = [process.communicate(timeout=1800) for process in started]
     finally:
@@ -172,7 +187,9 @@ def main():
     if args.child:
         print(json.dumps(child(args.child[0], int(args.child[1]), args.steps, args.warmup)))
         return
-    print(f"MIAT step, small CNN 8x8x1, PGD-10, global batch {GLOBAL_BATCH}; {os.cpu_count()} CPU cores; load {os.getloadavg()[0]:.2f}")
+    print(
+        f"MIAT step, small CNN 8x8x1, PGD-10, global batch {GLOBAL_BATCH}; {os.cpu_count()} CPU cores; load {os.getloadavg()[0]:.2f}"
+    )
     results = {}
     for kind in ("devices", "workers"):
         for replicas in (1, 2):
@@ -182,7 +199,10 @@ def main():
                 f"one scalar all-reduce {1000 * result['latency']:.2f} ms, "
                 f"the gradients' all-reduce {1000 * result['communication']:.2f} ms"
             )
-    for kind, label in (("devices", "MirroredStrategy, 2 vs 1 logical CPU devices"), ("workers", "MultiWorkerMirroredStrategy, 2 vs 1 local workers")):
+    for kind, label in (
+        ("devices", "MirroredStrategy, 2 vs 1 logical CPU devices"),
+        ("workers", "MultiWorkerMirroredStrategy, 2 vs 1 local workers"),
+    ):
         ratio = results[kind, 2]["step"] / results[kind, 1]["step"]
         extra = results[kind, 2]["step"] - results[kind, 1]["step"]
         print(

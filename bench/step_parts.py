@@ -195,7 +195,9 @@ def main():
     print(f"  parts ratio MIAT / AT (cpu) {(at + sum(extra.values())) / at:.3f}")
     print(f"  MI terms alone, fused / plain (cpu) {cpu['MI terms alone, fused'] / cpu['MI terms alone, plain']:.3f}")
     if args.bf16:
-        print(f"  local encoders, bfloat16 / float32 (cpu) {cpu['local encoders, bfloat16'] / cpu['local encoders']:.3f}")
+        print(
+            f"  local encoders, bfloat16 / float32 (cpu) {cpu['local encoders, bfloat16'] / cpu['local encoders']:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -71,9 +71,7 @@ def run_case(name, case, repeats, units=2048):
     # The minimum is the least noisy estimate of a step's cost on a shared machine.
     best = {label: min(values) for label, values in times.items()}
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    timings = ", ".join(
-        f"{label} {best[label]:.3f} s/step (median {np.median(times[label]):.3f})" for label in models
-    )
+    timings = ", ".join(f"{label} {best[label]:.3f} s/step (median {np.median(times[label]):.3f})" for label in models)
     print(
         f"{name}: batch {case['batch']} {case['shape']}, PGD-10; {timings}, best of {repeats}; "
         f"MIAT recompute_clean / MIAT {best['MIAT recompute_clean'] / best['MIAT']:.2f}; "

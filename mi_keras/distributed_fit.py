@@ -77,9 +77,7 @@ class DistributedFit:
 
     def _distribute(self, dataset: tf.data.Dataset):
         if not isinstance(dataset, tf.data.Dataset):
-            raise ValueError(
-                f"DistributedFit takes a tf.data.Dataset of global batches; got {type(dataset).__name__}."
-            )
+            raise ValueError(f"DistributedFit takes a tf.data.Dataset of global batches; got {type(dataset).__name__}.")
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = self.auto_shard_policy
         return self.strategy.experimental_distribute_dataset(dataset.with_options(options))
@@ -157,8 +155,7 @@ class DistributedFit:
     def _local(self, per_replica_logs) -> dict[str, float]:
         """This worker's first replica's logs: no communication."""
         return {
-            name: float(self.strategy.experimental_local_results(value)[0])
-            for name, value in per_replica_logs.items()
+            name: float(self.strategy.experimental_local_results(value)[0]) for name, value in per_replica_logs.items()
         }
 
     def _global(self, local_logs: dict[str, float]) -> dict[str, float]:

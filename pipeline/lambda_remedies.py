@@ -41,10 +41,10 @@ from mi_keras.losses.adversarial_losses import base_loss  # noqa: E402
 from mi_keras.losses.batch_statistics import batch_cosine, masked_count  # noqa: E402
 from mi_keras.losses.miat_loss import mi_difference  # noqa: E402
 from mi_keras.losses.selection import selection_masks  # noqa: E402
-from mi_keras.models.architectures import build_classifier  # noqa: E402
 from mi_keras.models import AdversarialModel  # noqa: E402
-from pipeline.components.builders import classifier_optimizer, mi_defense_model, training_attack  # noqa: E402
+from mi_keras.models.architectures import build_classifier  # noqa: E402
 from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles  # noqa: E402
+from pipeline.components.builders import classifier_optimizer, mi_defense_model, training_attack  # noqa: E402
 from pipeline.components.stage_data import StageData  # noqa: E402
 from pipeline.orchestration.config import load_config, with_overrides  # noqa: E402
 from pipeline.orchestration.runner import PipelineRunner  # noqa: E402
@@ -61,7 +61,10 @@ REMEDIES = {
     "relative difference": ["train.difference=relative"],
     "InfoNCE scoring": ["train.mi_bound=infonce"],
     "batch-mean difference + lambda ramp, 10 epochs": ["train.difference=batch_mean", "train.lam_ramp_epochs=10"],
-    "batch-mean difference, from the standard-AT weights": ["train.difference=batch_mean", "train.init_from_pretrain=true"],
+    "batch-mean difference, from the standard-AT weights": [
+        "train.difference=batch_mean",
+        "train.init_from_pretrain=true",
+    ],
 }
 LOGIT_SCALES = (1.0, 3.0, 10.0, 30.0)
 YOUNG_STEPS = (0, 5, 20, 60, 200)
@@ -81,23 +84,29 @@ def term_gradients(model, x, y, seed: int) -> dict:
         clean_logits = model.classifier(x, training=True)
         mi = model._mi_terms(clean_logits, adversarial_logits, context)
         selected = selection_masks(clean_logits, adversarial_logits, y, model.selection)["fooled"]
-        terms = {"cross_entropy": tf.reduce_mean(base_loss(model.base_loss, clean_logits, adversarial_logits, y, model.beta))}
-        terms["cosines"] = tf.abs(1.0 - batch_cosine(mi.natural_mi_natural * selected, mi.natural_mi_adversarial * selected)) + tf.abs(
-            1.0 - batch_cosine(mi.adversarial_mi_natural * selected, mi.adversarial_mi_adversarial * selected)
-        )
+        terms = {
+            "cross_entropy": tf.reduce_mean(base_loss(model.base_loss, clean_logits, adversarial_logits, y, model.beta))
+        }
+        terms["cosines"] = tf.abs(
+            1.0 - batch_cosine(mi.natural_mi_natural * selected, mi.natural_mi_adversarial * selected)
+        ) + tf.abs(1.0 - batch_cosine(mi.adversarial_mi_natural * selected, mi.adversarial_mi_adversarial * selected))
         for reduction in MIDifference:
             terms[f"difference_{reduction.value}"] = mi_difference(
                 mi.adversarial_mi_adversarial, mi.natural_mi_adversarial, selected, reduction
             )
         index = context["positive_index"]
         infonce = {
-            name: estimator.score(features, adversarial_logits, training=False, positive_index=index, bound=Bound.INFONCE)
+            name: estimator.score(
+                features, adversarial_logits, training=False, positive_index=index, bound=Bound.INFONCE
+            )
             for name, estimator, features in (
                 ("natural", model.natural_estimator, context["natural_features"]),
                 ("adversarial", model.adversarial_estimator, context["adversarial_features"]),
             )
         }
-        terms["difference_infonce"] = mi_difference(infonce["adversarial"], infonce["natural"], selected, MIDifference.SELECTED_MEAN)
+        terms["difference_infonce"] = mi_difference(
+            infonce["adversarial"], infonce["natural"], selected, MIDifference.SELECTED_MEAN
+        )
     norms = {name: global_norm(tape, value, variables) for name, value in terms.items()}
     return {
         "selected": int(masked_count(selected)),
@@ -117,8 +126,12 @@ def logit_scaling(model, adversarial_logits, context, selected) -> dict:
         logits = tf.Variable(adversarial_logits * scale)
         with tf.GradientTape() as tape:
             index = context["positive_index"]
-            natural = model.natural_estimator.score(context["natural_features"], logits, training=False, positive_index=index)
-            adversarial = model.adversarial_estimator.score(context["adversarial_features"], logits, training=False, positive_index=index)
+            natural = model.natural_estimator.score(
+                context["natural_features"], logits, training=False, positive_index=index
+            )
+            adversarial = model.adversarial_estimator.score(
+                context["adversarial_features"], logits, training=False, positive_index=index
+            )
             term = mi_difference(adversarial, natural, selected, MIDifference.SELECTED_MEAN)
         out[str(scale)] = float(tf.norm(tape.gradient(term, logits)))
     return out
@@ -135,7 +148,9 @@ def gradients(root: pathlib.Path, seeds: tuple[int, ...]) -> dict:
     measured = {}
     for seed in seeds:
         keras.utils.set_random_seed(seed)
-        classifier = build_classifier(config.model.architecture, data.image_shape, data.num_classes, **config.model.options)
+        classifier = build_classifier(
+            config.model.architecture, data.image_shape, data.num_classes, **config.model.options
+        )
         # Standard AT for a few steps: the young classifiers MIAT meets in its first epoch.
         young = AdversarialModel(classifier, attack=training_attack(config.attack, seed), seed=seed)
         young.compile(optimizer=classifier_optimizer(config.train, 1))
@@ -148,12 +163,17 @@ def gradients(root: pathlib.Path, seeds: tuple[int, ...]) -> dict:
                 mi_defense_model(config, classifier, estimators, 1), x, y, seed
             )
     trained = keras.saving.load_model(ClassifierFiles.of(result.outputs[StageName.PRETRAIN]["model"]).best)
-    measured["standard-AT classifier (trained)"] = term_gradients(mi_defense_model(config, trained, estimators, 1), x, y, 0)
+    measured["standard-AT classifier (trained)"] = term_gradients(
+        mi_defense_model(config, trained, estimators, 1), x, y, 0
+    )
     return {"config": "quickstart", "batch": 64, "estimators": str(estimators.directory), "measurements": measured}
 
 
 def curves(root: pathlib.Path, epochs: int | None) -> dict:
-    runs = {"lambda 0 (released code)": ["train.lam=0"], **{name: ["train.lam=0.1", *sets] for name, sets in REMEDIES.items()}}
+    runs = {
+        "lambda 0 (released code)": ["train.lam=0"],
+        **{name: ["train.lam=0.1", *sets] for name, sets in REMEDIES.items()},
+    }
     out = {}
     for name, assignments in runs.items():
         if epochs is not None:
@@ -180,6 +200,14 @@ GRADIENT_TERMS = (
 )
 
 
+def _at(pairs: list[tuple[float, float]], epoch: int) -> str:
+    """Validation clean / PGD accuracy (%) at ``epoch`` (1-based), or "-" if the run stopped before it."""
+    if len(pairs) < epoch:
+        return "-"
+    clean, adversarial = pairs[epoch - 1]
+    return f"{100 * clean:.1f} / {100 * adversarial:.1f}"
+
+
 def render(out: pathlib.Path, report: pathlib.Path) -> None:
     """docs/lambda_measurements.md and its curves plot, from the two JSONs alone."""
     lines = [
@@ -200,13 +228,17 @@ def render(out: pathlib.Path, report: pathlib.Path) -> None:
             "gradient norm with respect to the logits when the same logits are scaled by 1, 3, 10 and 30 "
             "(a LayerNorm amplification would make it fall as 1 / scale).",
             "",
-            "| classifier | selected / 64 | logit std | CE grad | " + " | ".join(title for _, title in GRADIENT_TERMS) + " | d(term)/d(logits) at scale 1, 3, 10, 30 |",
+            "| classifier | selected / 64 | logit std | CE grad | "
+            + " | ".join(title for _, title in GRADIENT_TERMS)
+            + " | d(term)/d(logits) at scale 1, 3, 10, 30 |",
             "|---" * (5 + len(GRADIENT_TERMS)) + "|",
         ]
         for name, row in measured.items():
             ratios = " | ".join(f"{row['ratio_to_cross_entropy'][key]:.2f}" for key, _ in GRADIENT_TERMS)
             scaling = ", ".join(f"{value:.3g}" for value in row["logit_scaling"].values())
-            lines.append(f"| {name} | {row['selected']} | {row['logit_std']:.3f} | {row['gradient_norm']['cross_entropy']:.3f} | {ratios} | {scaling} |")
+            lines.append(
+                f"| {name} | {row['selected']} | {row['logit_std']:.3f} | {row['gradient_norm']['cross_entropy']:.3f} | {ratios} | {scaling} |"
+            )
     if curves_path.is_file():
         runs = json.loads(curves_path.read_text())["runs"]
         lines += [
@@ -218,10 +250,9 @@ def render(out: pathlib.Path, report: pathlib.Path) -> None:
         ]
         for name, run in runs.items():
             pairs = list(zip(run["val_clean_accuracy"], run["val_adversarial_accuracy"]))
-            at = lambda epoch: f"{100 * pairs[epoch - 1][0]:.1f} / {100 * pairs[epoch - 1][1]:.1f}" if len(pairs) >= epoch else "-"
             best = max(pairs, key=lambda pair: pair[0] + pair[1])
             lines.append(
-                f"| {name} | `{' '.join(run['overrides'])}` | {at(5)} | {at(10)} | {at(20)} | {at(len(pairs))} | {100 * best[0]:.1f} / {100 * best[1]:.1f} |"
+                f"| {name} | `{' '.join(run['overrides'])}` | {_at(pairs, 5)} | {_at(pairs, 10)} | {_at(pairs, 20)} | {_at(pairs, len(pairs))} | {100 * best[0]:.1f} / {100 * best[1]:.1f} |"
             )
         plot_curves(runs, report.with_name("lambda_curves.png"))
         lines += ["", "![validation PGD accuracy per epoch under each remedy](lambda_curves.png)"]

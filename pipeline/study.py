@@ -28,10 +28,10 @@ _REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(_REPO_ROOT))
 
-from pipeline.run import configure_threads  # noqa: E402  (first: it sets TensorFlow's environment)
 from mi_keras.data import DataError  # noqa: E402
 from pipeline.components.callbacks import TrainingDivergedError  # noqa: E402
 from pipeline.orchestration.config import ConfigError  # noqa: E402
+from pipeline.run import configure_threads  # noqa: E402  (first: it sets TensorFlow's environment)
 from pipeline.study_driver.results_report import render_report  # noqa: E402
 from pipeline.study_driver.study import load_study  # noqa: E402
 from pipeline.study_driver.unit import UnitRunner, plan_units, unit_config  # noqa: E402
@@ -41,8 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python pipeline/study.py", description=__doc__.split("\n")[0])
     parser.add_argument("--study", required=True, help="a study name in pipeline/studies/ or a path to a .py file")
     parser.add_argument("--results-dir", default=str(_REPO_ROOT / "results"), help="unit JSONs (committed)")
-    parser.add_argument("--work-root", default=str(_REPO_ROOT / "study_root"), help="pipeline roots: models, checkpoints (not committed)")
-    parser.add_argument("--only", action="append", default=[], metavar="PREFIX", help="run units whose name starts with PREFIX, e.g. fashion_mnist/miat (repeatable)")
+    parser.add_argument(
+        "--work-root",
+        default=str(_REPO_ROOT / "study_root"),
+        help="pipeline roots: models, checkpoints (not committed)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="run units whose name starts with PREFIX, e.g. fashion_mnist/miat (repeatable)",
+    )
     parser.add_argument("--max-units", type=int, default=None, help="stop after this many units")
     parser.add_argument("--plan", action="store_true", help="list the units and whether each is done; run nothing")
     parser.add_argument("--report", action="store_true", help="render the report from the JSONs; run nothing")
@@ -95,10 +105,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: unit {unit}: {error}", file=sys.stderr)
             diverged.append(str(unit))
             continue
-        print(f"[study] {unit} done in {(time.perf_counter() - started) / 60:.1f} min -> {unit.result_path(results_dir, study)}", flush=True)
+        print(
+            f"[study] {unit} done in {(time.perf_counter() - started) / 60:.1f} min -> {unit.result_path(results_dir, study)}",
+            flush=True,
+        )
     if diverged:
         names = ", ".join(diverged)
-        print(f"error: {len(diverged)} unit(s) diverged before their first epoch ended and wrote no JSON: {names}", file=sys.stderr)
+        print(
+            f"error: {len(diverged)} unit(s) diverged before their first epoch ended and wrote no JSON: {names}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -35,7 +35,9 @@ def start(arguments: list[str], log_path, environment: dict[str, str]) -> subpro
     """``python arguments...`` in its own process group, output to ``log_path``."""
     log = open(log_path, "w")
     # No cluster settings inherited from the caller: only those given here.
-    inherited = {key: value for key, value in os.environ.items() if key != "TF_CONFIG" and not key.startswith("KERASTUNER_")}
+    inherited = {
+        key: value for key, value in os.environ.items() if key != "TF_CONFIG" and not key.startswith("KERASTUNER_")
+    }
     env = {**inherited, "TF_CPP_MIN_LOG_LEVEL": "2", **environment}
     return subprocess.Popen(
         [sys.executable, *arguments], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True

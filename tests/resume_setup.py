@@ -39,7 +39,14 @@ def _estimator() -> MIEstimator:
 
 def _fixed_classifier() -> keras.Model:
     # Random (not zero) logits from the start, so the estimators see informative outputs.
-    return keras.Sequential([keras.Input(SHAPE), keras.layers.Conv2D(8, 3, activation="relu"), keras.layers.Flatten(), keras.layers.Dense(10)])
+    return keras.Sequential(
+        [
+            keras.Input(SHAPE),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10),
+        ]
+    )
 
 
 def build(kind: str) -> keras.Model:

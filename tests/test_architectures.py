@@ -79,9 +79,7 @@ def sgd_step(model, optimizer, images, labels):
     """One cross-entropy step on the logits; returns the loss and the gradients."""
     with tf.GradientTape() as tape:
         logits = model(images, training=True)
-        loss = tf.reduce_mean(
-            keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-        )
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
     gradients = tape.gradient(loss, model.trainable_weights)
     optimizer.apply_gradients(zip(gradients, model.trainable_weights))
     return float(loss), gradients
@@ -93,11 +91,7 @@ def snapshot(weights):
 
 def changed_paths(model, before, weights=None):
     weights = model.trainable_weights if weights is None else weights
-    return {
-        weight.path
-        for weight, old in zip(weights, before)
-        if not np.array_equal(weight.numpy(), old)
-    }
+    return {weight.path for weight, old in zip(weights, before) if not np.array_equal(weight.numpy(), old)}
 
 
 @pytest.mark.parametrize(
@@ -105,9 +99,7 @@ def changed_paths(model, before, weights=None):
     PYTORCH_REFERENCES,
     ids=[f"{row[0]}{'-' + '-'.join(row[2]) if row[2] else ''}" for row in PYTORCH_REFERENCES],
 )
-def test_trainable_parameters_match_the_pytorch_reference(
-    name, input_shape, options, expected, reference
-):
+def test_trainable_parameters_match_the_pytorch_reference(name, input_shape, options, expected, reference):
     model = build_classifier(name, input_shape, NUM_CLASSES, **options)
     assert trainable_parameter_count(model) == expected, reference
     # The only non-trainable weights are BatchNorm's running statistics (PyTorch buffers).
@@ -180,9 +172,7 @@ def test_small_cnn_starts_with_zero_logits_and_trains_like_trades():
     losses = [sgd_step(model, optimizer, images, labels)[0] for _ in range(30)]
     assert changed_paths(model, before) == {weight.path for weight in model.trainable_weights}
     assert np.all(np.isfinite(losses))
-    final_loss = keras.losses.sparse_categorical_crossentropy(
-        labels, model(images, training=False), from_logits=True
-    )
+    final_loss = keras.losses.sparse_categorical_crossentropy(labels, model(images, training=False), from_logits=True)
     assert float(tf.reduce_mean(final_loss)) < 0.6 * first_loss  # it starts fitting a fixed batch
 
 
@@ -192,9 +182,7 @@ def test_strided_convolutions_pad_like_pytorch():
     convolution = model.get_layer("stage2_block1_conv1")
     submodel = keras.Model(model.get_layer("stage2_block1_conv1_pad").input, convolution.output)
     features = np.random.default_rng(0).normal(size=(2, 16, 16, 64)).astype("float32")
-    expected = tf.nn.conv2d(
-        features, convolution.kernel, strides=2, padding=[[0, 0], [1, 1], [1, 1], [0, 0]]
-    )
+    expected = tf.nn.conv2d(features, convolution.kernel, strides=2, padding=[[0, 0], [1, 1], [1, 1], [0, 0]])
     keras_same = tf.nn.conv2d(features, convolution.kernel, strides=2, padding="SAME")
     actual = submodel(features)
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
@@ -262,9 +250,7 @@ def test_saved_model_reloads_with_identical_predictions(tmp_path, name, input_sh
     ],
     ids=["small_cnn", "resnet18"],
 )
-def test_mixed_precision_computes_in_float16_with_float32_logits(
-    mixed_float16_policy, name, input_shape, options
-):
+def test_mixed_precision_computes_in_float16_with_float32_logits(mixed_float16_policy, name, input_shape, options):
     model = build_classifier(name, input_shape, NUM_CLASSES, **options)
     images, labels = random_batch(input_shape)
     convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
@@ -275,9 +261,7 @@ def test_mixed_precision_computes_in_float16_with_float32_logits(
     optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01))
     with tf.GradientTape() as tape:
         logits = model(images, training=True)
-        loss = tf.reduce_mean(
-            keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-        )
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
         scaled_loss = optimizer.scale_loss(loss)
     gradients = tape.gradient(scaled_loss, model.trainable_weights)
     optimizer.apply_gradients(zip(gradients, model.trainable_weights))

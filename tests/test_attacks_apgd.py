@@ -6,13 +6,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from toy_models import L2_EPS, LINF_EPS, accuracy
 
 from mi_keras.attacks.apgd import APGD, checkpoint_schedule
 from mi_keras.attacks.apgd_targeted import APGDTargeted, ranked_target
 from mi_keras.attacks.geometry import perturbation_norm
 from mi_keras.attacks.pgd import PGD
 from mi_keras.objectives import cross_entropy
-from toy_models import L2_EPS, LINF_EPS, accuracy
+
 
 def test_checkpoints_match_the_paper_for_100_iterations():
     is_checkpoint, window = checkpoint_schedule(100)
@@ -67,9 +68,7 @@ def test_apgd_ce_reaches_at_least_the_loss_of_pgd(digits_classifier, threat_mode
     ],
     ids=["apgd-ce", "apgd-dlr", "apgd-t"],
 )
-def test_outputs_stay_in_the_ball_and_box_and_fool(
-    digits_classifier, make_attack, threat_model, eps
-):
+def test_outputs_stay_in_the_ball_and_box_and_fool(digits_classifier, make_attack, threat_model, eps):
     model, x, y = digits_classifier
     x_adv = make_attack(eps, threat_model)(model, x, y)
     norms = perturbation_norm(x_adv - x, threat_model).numpy()

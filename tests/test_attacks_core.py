@@ -152,9 +152,7 @@ def test_pgd_raises_the_loss(trained, threat_model):
 def test_more_steps_never_lower_the_loss(trained):
     model, x, y = trained
     losses = [
-        cross_entropy_of(
-            model, PGD(0.1, step_size=0.025, steps=steps, random_start="none")(model, x, y), y
-        ).mean()
+        cross_entropy_of(model, PGD(0.1, step_size=0.025, steps=steps, random_start="none")(model, x, y), y).mean()
         for steps in (1, 5, 20)
     ]
     assert losses[0] < losses[1], losses
@@ -336,8 +334,14 @@ def test_works_under_mixed_bfloat16(trained, bfloat16_policy, threat_model):
 
 
 def test_an_attack_of_one_ball_supports_that_ball_alone():
-    from mi_keras.attacks import DDN, FWA, TIDIM, CWL2
+    from mi_keras.attacks import CWL2, DDN, FWA, TIDIM
 
-    for attack, ball in ((FWA, ThreatModel.WASSERSTEIN), (DDN, ThreatModel.L2), (CWL2, ThreatModel.L2), (CWLinf, ThreatModel.LINF), (TIDIM, ThreatModel.LINF)):
+    for attack, ball in (
+        (FWA, ThreatModel.WASSERSTEIN),
+        (DDN, ThreatModel.L2),
+        (CWL2, ThreatModel.L2),
+        (CWLinf, ThreatModel.LINF),
+        (TIDIM, ThreatModel.LINF),
+    ):
         assert attack.supported_threat_models == (ball,) == (attack.fixed_threat_model,)
     assert PGD.supported_threat_models == (ThreatModel.LINF, ThreatModel.L2)

@@ -78,9 +78,7 @@ def test_fwa_beats_random_transport_of_the_same_cost(fwa_outputs):
     x_t = tf.constant(x)
     budget = EPS * tf.reduce_sum(x_t, axis=[1, 2, 3])
     noise = tf.random.stateless_uniform([len(x), 8, 8, 1, kernel_size**2], seed=[0, 1])
-    random_plan = project_plan(
-        identity_plan(x_t, kernel_size) + noise, x_t, cost, inside, budget, 30, 1e-6, 1e-7
-    )
+    random_plan = project_plan(identity_plan(x_t, kernel_size) + noise, x_t, cost, inside, budget, 30, 1e-6, 1e-7)
     spent = (transport_cost(random_plan, cost) / budget).numpy()
     assert spent.min() > 0.95  # the random plan uses the whole budget, like the attack
     x_random = transported_image(random_plan, kernel_size).numpy()
@@ -99,10 +97,7 @@ def test_simplex_projection_is_the_closest_point():
     # Any other point of the simplex (here random ones) is no closer to the input.
     for _ in range(20):
         other = rng.dirichlet(np.ones(9), size=50) * mass[:, None]
-        assert np.all(
-            np.linalg.norm(values - projected, axis=-1)
-            <= np.linalg.norm(values - other, axis=-1) + 1e-5
-        )
+        assert np.all(np.linalg.norm(values - projected, axis=-1) <= np.linalg.norm(values - other, axis=-1) + 1e-5)
 
 
 def test_projection_keeps_a_feasible_plan_and_the_row_sums():

@@ -59,13 +59,9 @@ def test_ti_smoothing_makes_the_step_spatially_coherent(digits_classifier):
 
 def test_ti_dim_with_the_official_sizes_has_no_input_diversity(digits_classifier):
     model, x, y = digits_classifier
-    official = TIDIM(
-        LINF_EPS, steps=5, momentum=0.1, diversity_prob=1.0, low=8, high=8, kernel_size=3, seed=0
-    )
+    official = TIDIM(LINF_EPS, steps=5, momentum=0.1, diversity_prob=1.0, low=8, high=8, kernel_size=3, seed=0)
     without = TIDIM(LINF_EPS, steps=5, momentum=0.1, diversity_prob=0.0, kernel_size=3)
-    np.testing.assert_allclose(
-        run(official, model, x, y).numpy(), run(without, model, x, y).numpy(), atol=1e-6
-    )
+    np.testing.assert_allclose(run(official, model, x, y).numpy(), run(without, model, x, y).numpy(), atol=1e-6)
 
 
 def test_ti_dim_diversity_is_seeded(digits_classifier):

@@ -131,9 +131,7 @@ def test_l2_square_rejects_tiny_images():
     inputs = keras.Input((4, 4, 1))
     model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)))
     with pytest.raises(ValueError, match="5 x 5"):
-        Square(0.5, "L2", queries=2)(
-            model, np.zeros((2, 4, 4, 1), np.float32), np.zeros(2, np.int32)
-        )
+        Square(0.5, "L2", queries=2)(model, np.zeros((2, 4, 4, 1), np.float32), np.zeros(2, np.int32))
 
 
 def test_config_round_trips_and_defaults():

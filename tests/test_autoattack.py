@@ -21,9 +21,7 @@ from mi_keras.attacks.square import Square
 
 def small_auto_attack(threat_model="Linf", eps=LINF_EPS, **kwargs) -> AutoAttack:
     """The standard list with test-sized budgets."""
-    return AutoAttack(
-        eps, threat_model, steps=10, queries=60, n_target_classes=3, batch_size=64, **kwargs
-    )
+    return AutoAttack(eps, threat_model, steps=10, queries=60, n_target_classes=3, batch_size=64, **kwargs)
 
 
 def robust_mask(model, x_adv, y) -> np.ndarray:
@@ -103,9 +101,7 @@ def test_standard_is_at_least_as_strong_as_each_of_its_attacks(digits_classifier
     auto_attack, result, _ = standard_run
     for attack in auto_attack.attacks:
         # Each attack alone on all samples, with its own randomness: one sample of slack.
-        alone = robust_mask(
-            model, attack(model, x, y, seed=tf.constant([0, 1], tf.int64)), y
-        ).mean()
+        alone = robust_mask(model, attack(model, x, y, seed=tf.constant([0, 1], tf.int64)), y).mean()
         assert result.robust_accuracy <= alone + 1.0 / len(y)
 
 
@@ -156,21 +152,15 @@ def test_an_attack_leaving_the_ball_is_reported(digits_classifier):
 
 
 def test_config_round_trips():
-    custom = AutoAttack(
-        0.3, version="custom", attacks=[APGD(0.3, steps=7), Square(0.3, queries=9)], seed=1
-    )
+    custom = AutoAttack(0.3, version="custom", attacks=[APGD(0.3, steps=7), Square(0.3, queries=9)], seed=1)
     for auto_attack in (
         AutoAttack(0.5, "L2", version="plus", steps=20, queries=100, seed=2),
         custom,
     ):
-        restored = keras.saving.deserialize_keras_object(
-            keras.saving.serialize_keras_object(auto_attack)
-        )
+        restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(auto_attack))
         assert isinstance(restored, AutoAttack)
         assert restored.get_config() == auto_attack.get_config()
-        assert [a.get_config() for a in restored.attacks] == [
-            a.get_config() for a in auto_attack.attacks
-        ]
+        assert [a.get_config() for a in restored.attacks] == [a.get_config() for a in auto_attack.attacks]
 
 
 @pytest.mark.parametrize(
@@ -200,9 +190,7 @@ def _reference_projection(point, normal, offset, threat_model) -> float:
     bounds = [(-point[j], 1 - point[j]) for j in range(dims)]
     if threat_model == "Linf":
         cost = np.r_[np.zeros(dims), 1.0]
-        bound_rows = np.r_[
-            np.c_[np.eye(dims), -np.ones(dims)], np.c_[-np.eye(dims), -np.ones(dims)]
-        ]
+        bound_rows = np.r_[np.c_[np.eye(dims), -np.ones(dims)], np.c_[-np.eye(dims), -np.ones(dims)]]
         solution = linprog(
             cost,
             A_ub=bound_rows,
@@ -234,10 +222,7 @@ def test_fab_projections_are_the_exact_minimum_norm_points(rng, threat_model):
     np.testing.assert_allclose(np.sum(normals * projected, 1), offsets, atol=1e-4)
     assert projected.min() >= -1e-6 and projected.max() <= 1 + 1e-6
     norms = perturbation_norm(tf.constant(steps), threat_model).numpy()
-    expected = [
-        _reference_projection(*row, threat_model)
-        for row in zip(points, normals, offsets, strict=True)
-    ]
+    expected = [_reference_projection(*row, threat_model) for row in zip(points, normals, offsets, strict=True)]
     np.testing.assert_allclose(norms, expected, rtol=1e-3, atol=1e-5)
 
 
@@ -248,9 +233,7 @@ def test_fab_projections_are_the_exact_minimum_norm_points(rng, threat_model):
 )
 def test_fab_finds_adversarials_inside_the_ball(digits_classifier, threat_model, eps, targeted):
     model, x, y = digits_classifier
-    attack = FAB(
-        eps, threat_model, steps=10, restarts=2, targeted=targeted, n_target_classes=2, seed=0
-    )
+    attack = FAB(eps, threat_model, steps=10, restarts=2, targeted=targeted, n_target_classes=2, seed=0)
     x_adv = tf.function(lambda a, b: attack(model, a, b))(x, y)
     assert perturbation_norm(x_adv - x, threat_model).numpy().max() <= eps + 1e-5
     assert x_adv.numpy().min() >= 0.0 and x_adv.numpy().max() <= 1.0

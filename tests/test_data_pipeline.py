@@ -86,9 +86,7 @@ def test_sizes_and_subsets():
 def test_take_limits_the_split():
     dataset, info = load_dataset("digits", "validation", batch_size=None, take=50)
     images, labels = read_all(dataset)
-    assert (
-        len(images) == 50 == info.num_examples["validation"] == sum(info.class_counts["validation"])
-    )
+    assert len(images) == 50 == info.num_examples["validation"] == sum(info.class_counts["validation"])
     again, _ = load_dataset("digits", "validation", batch_size=None, take=50)
     np.testing.assert_array_equal(read_all(again)[0], images)
     assert json.loads(json.dumps(info.to_dict()))["num_examples"] == {
@@ -133,29 +131,20 @@ def test_image_augmentation_is_a_per_image_padded_crop_and_flip():
     rng = np.random.default_rng(0)
     images = rng.uniform(0.1, 1.0, (64, 12, 12, 3)).astype(np.float32)
     augmentation = ImageAugmentation(12, 12, padding=2, horizontal_flip=True, seed=5)
-    moves = [
-        explain(image, out, 2)
-        for image, out in zip(images, _per_image(augmentation, images), strict=True)
-    ]
+    moves = [explain(image, out, 2) for image, out in zip(images, _per_image(augmentation, images), strict=True)]
     assert len({move[:2] for move in moves}) > 5, "every image should get its own offset"
     assert {move[2] for move in moves} == {False, True}
     assert all(abs(dy) <= 2 and abs(dx) <= 2 for dy, dx, _ in moves)
     np.testing.assert_array_equal(augmentation(images, training=False), images)
     no_flip = ImageAugmentation(12, 12, padding=2, horizontal_flip=False, seed=5)
-    assert not any(
-        explain(image, out, 2)[2]
-        for image, out in zip(images, _per_image(no_flip, images), strict=True)
-    )
+    assert not any(explain(image, out, 2)[2] for image, out in zip(images, _per_image(no_flip, images), strict=True))
 
 
 def test_seed_tensor_makes_a_call_reproducible():
     images = np.random.default_rng(1).uniform(0.1, 1.0, (1, 12, 12, 3)).astype(np.float32)
     layer = ImageAugmentation(12, 12, padding=3, seed=None)
     by_seed = {
-        seed: [
-            np.asarray(layer(images, training=True, seed=np.array([seed, seed + 100])))
-            for _ in range(2)
-        ]
+        seed: [np.asarray(layer(images, training=True, seed=np.array([seed, seed + 100]))) for _ in range(2)]
         for seed in range(6)
     }
     for first, second in by_seed.values():
@@ -258,9 +247,7 @@ def test_image_folder_with_train_and_test(tmp_path, digits_uint8):
     assert info.image_shape == (8, 8, 1) and info.num_examples == {"test": 50}
     assert info.class_names == tuple(f"digit_{label}" for label in range(10))
     # Files are read class by class; compare as sorted (label, pixels) rows.
-    expected = sorted(
-        zip(labels[:200:4].tolist(), [image.tobytes() for image in images[:200:4]], strict=True)
-    )
+    expected = sorted(zip(labels[:200:4].tolist(), [image.tobytes() for image in images[:200:4]], strict=True))
     found = sorted(
         zip(
             read_labels.tolist(),
@@ -269,9 +256,7 @@ def test_image_folder_with_train_and_test(tmp_path, digits_uint8):
         )
     )
     assert found == expected
-    _, info = load_dataset(
-        "folder:photos", "train", batch_size=None, data_dir=tmp_path, image_size=(16, 16)
-    )
+    _, info = load_dataset("folder:photos", "train", batch_size=None, data_dir=tmp_path, image_size=(16, 16))
     assert info.image_shape == (16, 16, 1) and info.num_examples == {"train": 135, "validation": 15}
 
 

@@ -66,9 +66,7 @@ def test_mnist_idx_test_split(shared_data_dir):
 
 @pytest.mark.shared_data
 def test_mnist_idx_train_and_validation_counts(shared_data_dir):
-    dataset, info = load_dataset(
-        "idx:mnist", "train", batch_size=128, data_dir=shared_data_dir, split_seed=0
-    )
+    dataset, info = load_dataset("idx:mnist", "train", batch_size=128, data_dir=shared_data_dir, split_seed=0)
     train_counts = np.array(info.class_counts["train"])
     validation_counts = np.array(info.class_counts["validation"])
     assert tuple(train_counts + validation_counts) == MNIST_TRAIN_COUNTS
@@ -84,9 +82,7 @@ def test_cifar10_npz_pool_is_divided_without_overlap(shared_data_dir):
     spec = f"npz:{shared_data_dir / 'cifar10' / 'cifar10_test.npz'}"
     parts = {}
     for split in ("train", "validation", "test"):
-        dataset, info = load_dataset(
-            spec, split, batch_size=1000, shuffle=False, drop_remainder=False
-        )
+        dataset, info = load_dataset(spec, split, batch_size=1000, shuffle=False, drop_remainder=False)
         parts[split] = read_all(dataset)
         check_contract(*parts[split], (32, 32, 3), 10)
         assert info.class_names == CIFAR10_CLASSES
@@ -98,9 +94,7 @@ def test_cifar10_npz_pool_is_divided_without_overlap(shared_data_dir):
     assert not prints["train"] & prints["test"] and not prints["validation"] & prints["test"]
     assert len(prints["train"] | prints["validation"] | prints["test"]) == 10_000
     everything = np.concatenate([images for images, _ in parts.values()])
-    np.testing.assert_allclose(
-        everything.mean(axis=(0, 1, 2), dtype=np.float64), CIFAR10_TEST_MEANS, atol=1e-4
-    )
+    np.testing.assert_allclose(everything.mean(axis=(0, 1, 2), dtype=np.float64), CIFAR10_TEST_MEANS, atol=1e-4)
 
 
 @pytest.mark.skipif(
@@ -117,9 +111,7 @@ def test_fashion_mnist_idx():
     images, labels = read_all(test)
     check_contract(images, labels, (28, 28, 1), 10)
     assert tuple(np.bincount(labels)) == (1000,) * 10
-    assert images.mean(dtype=np.float64) == pytest.approx(
-        0.2868, abs=1e-3
-    )  # Fashion-MNIST test mean
+    assert images.mean(dtype=np.float64) == pytest.approx(0.2868, abs=1e-3)  # Fashion-MNIST test mean
 
 
 def test_digits_always_available():

@@ -38,18 +38,14 @@ def test_unknown_tfds_name_is_a_short_clear_error(tmp_path):
 def test_mock_tfds_yields_the_contract():
     # Mocked builders are never "prepared"; download=True runs the mock's no-op preparation.
     with tfds.testing.mock_data(num_examples=40):
-        dataset, info = load_dataset(
-            "tfds:cifar10", "train", batch_size=8, augment=True, seed=0, download=True
-        )
+        dataset, info = load_dataset("tfds:cifar10", "train", batch_size=8, augment=True, seed=0, download=True)
         batches = list(dataset.as_numpy_iterator())
         raw = tfds.load("cifar10", split="train", as_supervised=True, shuffle_files=False)
         mocked_names = tuple(tfds.builder("cifar10").info.features["label"].names)
         raw_images = np.stack([image for image, _ in raw.as_numpy_iterator()])
         selected = {}
         for split in ("train", "validation"):
-            unshuffled, _ = load_dataset(
-                "tfds:cifar10", split, batch_size=None, shuffle=False, download=True
-            )
+            unshuffled, _ = load_dataset("tfds:cifar10", split, batch_size=None, shuffle=False, download=True)
             selected[split] = np.stack([image for image, _ in unshuffled.as_numpy_iterator()])
     assert info.source is DatasetSource.TFDS and info.name == "cifar10"
     # Mocked from code, cifar10's ClassLabel has no names file: tfds itself says "0".."9".

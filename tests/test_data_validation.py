@@ -42,15 +42,10 @@ def write_idx_folder(folder: pathlib.Path, images=None, labels=None, gz=False) -
 
 
 def snapshot(root: pathlib.Path) -> dict[str, tuple[int, int]]:
-    return {
-        str(path.relative_to(root)): (path.stat().st_size, path.stat().st_mtime_ns)
-        for path in root.rglob("*")
-    }
+    return {str(path.relative_to(root)): (path.stat().st_size, path.stat().st_mtime_ns) for path in root.rglob("*")}
 
 
-def expect_data_error(
-    root: pathlib.Path, monkeypatch, spec: str, named: pathlib.Path, *words, **kwargs
-):
+def expect_data_error(root: pathlib.Path, monkeypatch, spec: str, named: pathlib.Path, *words, **kwargs):
     """Calls load_dataset and checks the error names ``named`` and every word; nothing written."""
     monkeypatch.chdir(root)
     before = snapshot(root)
@@ -70,21 +65,15 @@ def expect_data_error(
 def test_missing_idx_labels_file(tmp_path, monkeypatch):
     folder = write_idx_folder(tmp_path / "mnist")
     (folder / "train-labels-idx1-ubyte").unlink()
-    expect_data_error(
-        tmp_path, monkeypatch, f"idx:{folder}", folder / "train-labels-idx1-ubyte", "missing file"
-    )
+    expect_data_error(tmp_path, monkeypatch, f"idx:{folder}", folder / "train-labels-idx1-ubyte", "missing file")
 
 
 def test_missing_folder_and_files(tmp_path, monkeypatch):
     expect_data_error(tmp_path, monkeypatch, "idx:absent", tmp_path / "absent", "no such folder")
-    expect_data_error(
-        tmp_path, monkeypatch, "npz:absent.npz", tmp_path / "absent.npz", "no such file"
-    )
+    expect_data_error(tmp_path, monkeypatch, "npz:absent.npz", tmp_path / "absent.npz", "no such file")
     (tmp_path / "miat").mkdir()
     np.save(tmp_path / "miat" / "train_images.npy", np.zeros((4, 8, 8, 3), np.uint8))
-    expect_data_error(
-        tmp_path, monkeypatch, "npy:miat", tmp_path / "miat" / "train_labels.npy", "missing file"
-    )
+    expect_data_error(tmp_path, monkeypatch, "npy:miat", tmp_path / "miat" / "train_labels.npy", "missing file")
 
 
 # ---- truncated and corrupt files -------------------------------------------------------
@@ -103,9 +92,7 @@ def test_truncated_header_reports_declared_and_found_bytes(tmp_path, monkeypatch
     folder = write_idx_folder(tmp_path / "mnist")
     path = folder / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-100])
-    error = expect_data_error(
-        tmp_path, monkeypatch, f"idx:{folder}", path, "truncated", "(30, 8, 8)"
-    )
+    error = expect_data_error(tmp_path, monkeypatch, f"idx:{folder}", path, "truncated", "(30, 8, 8)")
     assert "1,920 bytes" in error.problem and "1,820" in error.problem
 
 
@@ -164,9 +151,7 @@ def test_wrong_magic_number(tmp_path, monkeypatch, magic, found):
 def test_count_mismatch_idx(tmp_path, monkeypatch):
     folder = write_idx_folder(tmp_path / "mnist")
     write_idx(folder / "train-labels-idx1-ubyte", np.arange(29) % 10)
-    expect_data_error(
-        tmp_path, monkeypatch, f"idx:{folder}", folder, "count mismatch", "30 images", "29 labels"
-    )
+    expect_data_error(tmp_path, monkeypatch, f"idx:{folder}", folder, "count mismatch", "30 images", "29 labels")
 
 
 def test_count_mismatch_npz(tmp_path, monkeypatch):
@@ -182,12 +167,8 @@ def test_label_beyond_declared_classes(tmp_path, monkeypatch):
     labels = np.arange(20) % 10
     labels[13] = 10
     archive = tmp_path / "data.npz"
-    np.savez(
-        archive, x=np.zeros((20, 8, 8), np.uint8), y=labels, classes=np.array(list("abcdefghij"))
-    )
-    expect_data_error(
-        tmp_path, monkeypatch, "npz:data.npz", archive, "label 10 at index 13", "outside [0, 10)"
-    )
+    np.savez(archive, x=np.zeros((20, 8, 8), np.uint8), y=labels, classes=np.array(list("abcdefghij")))
+    expect_data_error(tmp_path, monkeypatch, "npz:data.npz", archive, "label 10 at index 13", "outside [0, 10)")
 
 
 def idx_with_bad_label(tmp_path, index: int, label: int):
@@ -200,9 +181,7 @@ def idx_with_bad_label(tmp_path, index: int, label: int):
 
 def test_label_beyond_num_classes_argument(tmp_path, monkeypatch):
     spec, label_file = idx_with_bad_label(tmp_path, 3, 12)
-    expect_data_error(
-        tmp_path, monkeypatch, spec, label_file, "label 12 at index 3", "outside [0, 10)", num_classes=10
-    )
+    expect_data_error(tmp_path, monkeypatch, spec, label_file, "label 12 at index 3", "outside [0, 10)", num_classes=10)
 
 
 def test_negative_label(tmp_path, monkeypatch):
@@ -210,9 +189,7 @@ def test_negative_label(tmp_path, monkeypatch):
     labels[5] = -1
     archive = tmp_path / "data.npz"
     np.savez(archive, x=np.zeros((20, 8, 8), np.uint8), y=labels)
-    expect_data_error(
-        tmp_path, monkeypatch, "npz:data.npz", archive, "label -1 at index 5", "outside"
-    )
+    expect_data_error(tmp_path, monkeypatch, "npz:data.npz", archive, "label -1 at index 5", "outside")
 
 
 def test_stray_label_with_inferred_classes(tmp_path, monkeypatch):
@@ -254,9 +231,7 @@ def test_values_out_of_range(tmp_path, monkeypatch, images, words):
 
 def test_empty_file(tmp_path, monkeypatch):
     folder = write_idx_folder(tmp_path / "mnist", images=np.zeros((0, 8, 8)), labels=np.zeros((0,)))
-    expect_data_error(
-        tmp_path, monkeypatch, f"idx:{folder}", folder / "train-images-idx3-ubyte", "empty split"
-    )
+    expect_data_error(tmp_path, monkeypatch, f"idx:{folder}", folder / "train-images-idx3-ubyte", "empty split")
 
 
 def test_empty_validation_split(tmp_path, monkeypatch):
@@ -297,9 +272,7 @@ def test_mixed_shapes_in_image_folder(tmp_path, monkeypatch):
     bad = tmp_path / "photos" / "dog" / "2.png"
     expect_data_error(tmp_path, monkeypatch, "folder:photos", bad, "mixed image shapes", "8x10")
     monkeypatch.chdir(tmp_path)
-    _, info = load_dataset(
-        "folder:photos", batch_size=None, image_size=(8, 8), validation_size=0, test_size=1
-    )
+    _, info = load_dataset("folder:photos", batch_size=None, image_size=(8, 8), validation_size=0, test_size=1)
     assert info.image_shape == (8, 8, 3)
 
 
@@ -308,9 +281,7 @@ def test_object_array_of_mixed_shapes(tmp_path, monkeypatch):
     images[0], images[1] = np.zeros((8, 8)), np.zeros((9, 8))
     archive = tmp_path / "data.npz"
     np.savez(archive, x=images, y=np.array([0, 1]))
-    expect_data_error(
-        tmp_path, monkeypatch, "npz:data.npz", archive, "object array", "mixed shapes"
-    )
+    expect_data_error(tmp_path, monkeypatch, "npz:data.npz", archive, "object array", "mixed shapes")
 
 
 def test_corrupt_image_file(tmp_path, monkeypatch):

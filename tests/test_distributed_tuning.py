@@ -6,10 +6,10 @@ import json
 import pathlib
 
 import pytest
-
 from cluster_processes import free_ports, processes, start, wait_all
-from pipeline import run
 from tiny_pipeline import TINY_UPSTREAM
+
+from pipeline import run
 
 RUN_PY = str(pathlib.Path(__file__).resolve().parents[1] / "pipeline" / "run.py")
 TRIALS = 4
@@ -41,7 +41,9 @@ def test_a_chief_and_two_tuner_workers_run_every_trial_once(tmp_path, monkeypatc
     roles = ["chief", "tuner0", "tuner1"]
     with processes() as started:
         for role in roles:
-            started.append(start([RUN_PY, *arguments("tune")], tmp_path / f"{role}.log", {**oracle, "KERASTUNER_TUNER_ID": role}))
+            started.append(
+                start([RUN_PY, *arguments("tune")], tmp_path / f"{role}.log", {**oracle, "KERASTUNER_TUNER_ID": role})
+            )
         codes = wait_all(started, timeout=240)
     logs = {role: (tmp_path / f"{role}.log").read_text() for role in roles}
     assert codes == [0, 0, 0], "\n".join(f"--- {role}\n{log[-3000:]}" for role, log in logs.items())

@@ -54,14 +54,10 @@ def _export_probabilities_only(model, path):
     tf.saved_model.save(module, path, signatures={"serving_default": serve})
 
 
-def test_saved_models_load_with_gradients_and_evaluate_like_the_keras_model(
-    tiny_model, tiny_data, tmp_path
-):
+def test_saved_models_load_with_gradients_and_evaluate_like_the_keras_model(tiny_model, tiny_data, tmp_path):
     x, y = tiny_data
     keras_export = str(tmp_path / "keras_export" / "1")
-    tiny_model.export(
-        keras_export, input_signature=[tf.TensorSpec([None, 8, 8, 1], tf.float32, name="images")]
-    )
+    tiny_model.export(keras_export, input_signature=[tf.TensorSpec([None, 8, 8, 1], tf.float32, name="images")])
     ours = str(tmp_path / "ours" / "1")
     export_classifier(tiny_model, ours, metadata={"eps": 0.1})
 
@@ -75,15 +71,11 @@ def test_saved_models_load_with_gradients_and_evaluate_like_the_keras_model(
             total = tf.reduce_sum(classifier(images))
         assert float(tf.reduce_max(tf.abs(tape.gradient(total, images)))) > 0.0
 
-    suite = RobustnessSuite(
-        [0.1], attacks="fgsm,pgd20", batch_size=16, progress=False, masking_checks=False
-    )
+    suite = RobustnessSuite([0.1], attacks="fgsm,pgd20", batch_size=16, progress=False, masking_checks=False)
     in_memory = suite.evaluate(tiny_model, (x, y))
     saved = suite.evaluate(ours, (x, y))
     for spec in (AttackSpec.FGSM, AttackSpec.PGD20):
-        assert (
-            saved.result(spec, 0.1).robust_accuracy == in_memory.result(spec, 0.1).robust_accuracy
-        )
+        assert saved.result(spec, 0.1).robust_accuracy == in_memory.result(spec, 0.1).robust_accuracy
     assert saved.model["kind"] == "saved_model" and saved.model["output_key"] == "logits"
     assert saved.model["name"] == "ours/1"
     written = save_report_next_to_model(saved)
@@ -102,9 +94,7 @@ def test_foreign_saved_model_needs_its_output_named(tiny_model, tiny_data, tmp_p
         LoadedClassifier.load(path, output_key="logits")
     classifier = LoadedClassifier.load(path, output_key="scores")
     assert classifier.input_key == "pixels"
-    np.testing.assert_allclose(
-        classifier(tiny_data[0][:3]), tiny_model(tiny_data[0][:3]), atol=1e-5
-    )
+    np.testing.assert_allclose(classifier(tiny_data[0][:3]), tiny_model(tiny_data[0][:3]), atol=1e-5)
     with pytest.raises(ValueError, match="existing"):
         LoadedClassifier.load(str(tmp_path / "missing.keras"))
 
@@ -144,9 +134,7 @@ def test_command_line_runs_end_to_end(tiny_model, tiny_data, tmp_path):
         "--no-progress",
     ]
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    completed = subprocess.run(
-        command, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, env=environment
-    )
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, env=environment)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "| eps | clean | FGSM | PGD-20 | ensemble |" in completed.stdout
     payload = json.load(open(out / "report.json"))

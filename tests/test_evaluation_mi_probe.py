@@ -7,11 +7,11 @@ import json
 import keras
 import numpy as np
 import pytest
+from toy_models import tiny_probe_classifier
 
 from mi_keras.attacks import FGSM
 from mi_keras.evaluation.mi_probe import MEASUREMENTS, MIProbe, batch_bounds
 from mi_keras.mi import MIEstimator
-from toy_models import tiny_probe_classifier
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +65,7 @@ def test_probe_measures_each_pattern_with_its_estimator(parts, tmp_path):
         "adversarial_mi_adversarial": adversarial(x_adv - batch_x, logits_adv),
     }
     for name, values in expected.items():
-        np.testing.assert_allclose(
-            per_sample[name][10:], values, rtol=1e-4, atol=1e-4, err_msg=name
-        )
+        np.testing.assert_allclose(per_sample[name][10:], values, rtol=1e-4, atol=1e-4, err_msg=name)
     # The two estimators differ, so swapping them would be caught above.
     assert not np.allclose(expected["natural_mi_natural"], adversarial(batch_x, logits), atol=1e-3)
 

@@ -46,9 +46,7 @@ def _classifier(seed: int) -> keras.Model:
 
 def _trained(seed: int, x, y) -> keras.Model:
     model = _classifier(seed)
-    model.compile(
-        keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    )
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=12, batch_size=64, verbose=0)
     return model
 
@@ -163,16 +161,12 @@ def test_attacks_lower_accuracy_and_ensemble_is_the_minimum(report, trained_mode
         masking_checks=False,
     )
     assert fgsm_only.ensemble[0].robust_accuracy == fgsm_only.result(AttackSpec.FGSM, 0.2).robust_accuracy
-    assert (
-        fgsm_only.result(AttackSpec.FGSM, 0.2).robust_accuracy == report.result(AttackSpec.FGSM, 0.2).robust_accuracy
-    )
+    assert fgsm_only.result(AttackSpec.FGSM, 0.2).robust_accuracy == report.result(AttackSpec.FGSM, 0.2).robust_accuracy
 
 
 def test_autoattack_reports_its_attacks_and_bounds_the_ensemble(trained_model, digits):
     _, (x, y) = digits
-    suite = RobustnessSuite(
-        [0.1], attacks="square,autoattack", batch_size=32, progress=False, masking_checks=False
-    )
+    suite = RobustnessSuite([0.1], attacks="square,autoattack", batch_size=32, progress=False, masking_checks=False)
     report = suite.evaluate(trained_model, (x[:32], y[:32]))
     auto_attack = report.result(AttackSpec.AUTOATTACK, 0.1)
     after = auto_attack.details["robust_accuracy_after"]
@@ -219,9 +213,7 @@ def test_same_seed_gives_the_same_numbers(trained_model, digits):
     _, test = digits
 
     def run(seed):
-        suite = RobustnessSuite(
-            [0.15], attacks="pgd20", batch_size=64, seed=seed, progress=False, masking_checks=False
-        )
+        suite = RobustnessSuite([0.15], attacks="pgd20", batch_size=64, seed=seed, progress=False, masking_checks=False)
         result = suite.evaluate(trained_model, test)
         return (
             result.result(AttackSpec.PGD20, 0.15).robust_accuracy,
@@ -272,9 +264,7 @@ def test_transfer_scores_the_target_on_the_surrogate_examples(trained_model, dig
     (x_train, y_train), (x, y) = digits
     target = _trained(1, x_train[::2], y_train[::2])
     attack = FGSM(0.2)  # deterministic, so the expected numbers can be recomputed here
-    summary = evaluate_transfer(
-        trained_model, target, (x, y), attack, batch_size=50, progress=False
-    )
+    summary = evaluate_transfer(trained_model, target, (x, y), attack, batch_size=50, progress=False)
 
     x_adv = attack(trained_model, x, y)
 
@@ -304,9 +294,7 @@ def test_transfer_scores_the_target_on_the_surrogate_examples(trained_model, dig
     assert not transfer.white_box and transfer.config["surrogate"]["name"] == trained_model.name
     assert transfer.details["surrogate_accuracy_on_x_adv"] < transfer.robust_accuracy
     assert report.result(AttackSpec.PGD40, 0.2).robust_accuracy < transfer.robust_accuracy
-    black_box = next(
-        c for c in report.masking_checks if c.name == MaskingCheck.BLACK_BOX_NOT_STRONGER.value
-    )
+    black_box = next(c for c in report.masking_checks if c.name == MaskingCheck.BLACK_BOX_NOT_STRONGER.value)
     assert "Transfer (PGD-40)" in [c["black_box"] for c in black_box.details["comparisons"]]
 
 

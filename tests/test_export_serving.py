@@ -20,18 +20,73 @@ from mi_keras.export import export_classifier, read_metadata
 
 # Each case: a name, the signature, the Python expression of its input, and what the error must say.
 MALFORMED = [
-    ('rank 3', 'serving_default', 'np.zeros((2, 8, 8), np.float32)', 'Shape of tensor images [2,8,8] is not compatible with expected shape [?,8,8,1]'),
-    ('rank 5', 'serving_default', 'np.zeros((2, 8, 8, 1, 1), np.float32)', 'Shape of tensor images [2,8,8,1,1] is not compatible with expected shape [?,8,8,1]'),
-    ('height', 'serving_default', 'np.zeros((2, 9, 8, 1), np.float32)', 'Shape of tensor images [2,9,8,1] is not compatible with expected shape [?,8,8,1]'),
-    ('width', 'serving_default', 'np.zeros((2, 8, 6, 1), np.float32)', 'Shape of tensor images [2,8,6,1] is not compatible with expected shape [?,8,8,1]'),
-    ('channels', 'serving_default', 'np.zeros((2, 8, 8, 3), np.float32)', 'Shape of tensor images [2,8,8,3] is not compatible with expected shape [?,8,8,1]'),
-    ('0..255 floats', 'serving_default', 'np.full((2, 8, 8, 1), 255, np.float32)', 'serving_default: `images` must be float pixels in [0, 1] (0..255 pixels go to serving_uint8); got min] [255]'),
-    ('negative', 'serving_default', 'np.full((2, 8, 8, 1), -0.5, np.float32)', 'serving_default: `images` must be float pixels in [0, 1] (0..255 pixels go to serving_uint8); got min] [-0.5]'),
-    ('NaN', 'serving_default', 'np.full((2, 8, 8, 1), np.nan, np.float32)', 'serving_default: `images` must be float pixels in [0, 1] (0..255 pixels go to serving_uint8); got min] [nan]'),
-    ('uint8 rank 3', 'serving_uint8', 'np.zeros((2, 8, 8), np.uint8)', 'Shape of tensor images [2,8,8] is not compatible with expected shape [?,8,8,1]'),
-    ('uint8 channels', 'serving_uint8', 'np.zeros((1, 8, 8, 4), np.uint8)', 'Shape of tensor images [1,8,8,4] is not compatible with expected shape [?,8,8,1]'),
-    ('bytes rank 2', 'serving_encoded', "np.array([[b'x']])", 'Shape of tensor image_bytes [1,1] is not compatible with expected shape [?]'),
-    ('bytes not an image', 'serving_encoded', "np.array([b'x'])", 'Unknown image file format'),
+    (
+        "rank 3",
+        "serving_default",
+        "np.zeros((2, 8, 8), np.float32)",
+        "Shape of tensor images [2,8,8] is not compatible with expected shape [?,8,8,1]",
+    ),
+    (
+        "rank 5",
+        "serving_default",
+        "np.zeros((2, 8, 8, 1, 1), np.float32)",
+        "Shape of tensor images [2,8,8,1,1] is not compatible with expected shape [?,8,8,1]",
+    ),
+    (
+        "height",
+        "serving_default",
+        "np.zeros((2, 9, 8, 1), np.float32)",
+        "Shape of tensor images [2,9,8,1] is not compatible with expected shape [?,8,8,1]",
+    ),
+    (
+        "width",
+        "serving_default",
+        "np.zeros((2, 8, 6, 1), np.float32)",
+        "Shape of tensor images [2,8,6,1] is not compatible with expected shape [?,8,8,1]",
+    ),
+    (
+        "channels",
+        "serving_default",
+        "np.zeros((2, 8, 8, 3), np.float32)",
+        "Shape of tensor images [2,8,8,3] is not compatible with expected shape [?,8,8,1]",
+    ),
+    (
+        "0..255 floats",
+        "serving_default",
+        "np.full((2, 8, 8, 1), 255, np.float32)",
+        "serving_default: `images` must be float pixels in [0, 1] (0..255 pixels go to serving_uint8); got min] [255]",
+    ),
+    (
+        "negative",
+        "serving_default",
+        "np.full((2, 8, 8, 1), -0.5, np.float32)",
+        "serving_default: `images` must be float pixels in [0, 1] (0..255 pixels go to serving_uint8); got min] [-0.5]",
+    ),
+    (
+        "NaN",
+        "serving_default",
+        "np.full((2, 8, 8, 1), np.nan, np.float32)",
+        "serving_default: `images` must be float pixels in [0, 1] (0..255 pixels go to serving_uint8); got min] [nan]",
+    ),
+    (
+        "uint8 rank 3",
+        "serving_uint8",
+        "np.zeros((2, 8, 8), np.uint8)",
+        "Shape of tensor images [2,8,8] is not compatible with expected shape [?,8,8,1]",
+    ),
+    (
+        "uint8 channels",
+        "serving_uint8",
+        "np.zeros((1, 8, 8, 4), np.uint8)",
+        "Shape of tensor images [1,8,8,4] is not compatible with expected shape [?,8,8,1]",
+    ),
+    (
+        "bytes rank 2",
+        "serving_encoded",
+        "np.array([[b'x']])",
+        "Shape of tensor image_bytes [1,1] is not compatible with expected shape [?]",
+    ),
+    ("bytes not an image", "serving_encoded", "np.array([b'x'])", "Unknown image file format"),
 ]
 
 SCRIPT = textwrap.dedent(

@@ -104,7 +104,11 @@ def test_remedy_options_round_trip_and_validate():
     config = model.get_config()
     assert (config["lam_ramp_steps"], config["difference"], config["mi_bound"]) == (7, "relative", "infonce")
     restored = MIDefenseModel.from_config(config)
-    assert (restored.lam_ramp_steps, restored.difference, restored.mi_bound.value) == (7, MIDifference.RELATIVE, "infonce")
+    assert (restored.lam_ramp_steps, restored.difference, restored.mi_bound.value) == (
+        7,
+        MIDifference.RELATIVE,
+        "infonce",
+    )
     with pytest.raises(ValueError, match="lam_ramp_steps"):
         make_model(lam_ramp_steps=-1)
     with pytest.raises(ValueError, match="difference"):
@@ -128,7 +132,11 @@ def test_lambda_report_renders_every_measured_run(tmp_path):
         "logit_scaling": {"1.0": 1.5, "30.0": 1.2},
     }
     (tmp_path / "gradients.json").write_text(json.dumps({"measurements": {"young classifier": row}}))
-    curve = {"overrides": ["train.lam=0.1"], "val_clean_accuracy": [0.1, 0.5, 0.8], "val_adversarial_accuracy": [0.1, 0.3, 0.4]}
+    curve = {
+        "overrides": ["train.lam=0.1"],
+        "val_clean_accuracy": [0.1, 0.5, 0.8],
+        "val_adversarial_accuracy": [0.1, 0.3, 0.4],
+    }
     (tmp_path / "curves.json").write_text(json.dumps({"runs": {"relative difference": curve}}))
     report = tmp_path / "docs" / "lambda_measurements.md"
     report.parent.mkdir()

@@ -72,17 +72,16 @@ def test_miat_loss_matches_numpy(rng, mi_values, lam):
     a64, b64, c64, d64, m = (np.float64(v) for v in (a, b, c, d, selected))
     expected = abs(1.0 - numpy_cosine(a64 * m, b64 * m)) + abs(1.0 - numpy_cosine(d64 * m, c64 * m))
     expected += lam * np.mean((c64 - b64)[m > 0])
-    terms = MITerms(natural_mi_natural=a, natural_mi_adversarial=b, adversarial_mi_natural=d, adversarial_mi_adversarial=c)
+    terms = MITerms(
+        natural_mi_natural=a, natural_mi_adversarial=b, adversarial_mi_natural=d, adversarial_mi_adversarial=c
+    )
     got = miat_loss(terms, selected, lam)
     np.testing.assert_allclose(float(got), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_miat_loss_ignores_unselected_samples(rng, mi_values):
     selected = selected_mask(rng)
-    changed = {
-        key: np.where(selected > 0, value, 100.0 * value).astype("float32")
-        for key, value in mi_values.items()
-    }
+    changed = {key: np.where(selected > 0, value, 100.0 * value).astype("float32") for key, value in mi_values.items()}
     original = miat_loss(MITerms(**mi_values), selected, 0.3)
     after_change = miat_loss(MITerms(**changed), selected, 0.3)
     np.testing.assert_allclose(float(after_change), float(original), rtol=1e-6)
@@ -155,9 +154,7 @@ def test_batch_softmax_selection_differs_from_logits():
 def test_trades_loss_matches_numpy(logits_and_labels, beta):
     clean, adversarial, labels = logits_and_labels
     c64, a64 = np.float64(clean), np.float64(adversarial)
-    expected = numpy_cross_entropy(c64, labels) + beta * numpy_kl(
-        numpy_softmax(c64), numpy_softmax(a64)
-    )
+    expected = numpy_cross_entropy(c64, labels) + beta * numpy_kl(numpy_softmax(c64), numpy_softmax(a64))
     got = trades_loss(clean, adversarial, labels, beta).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     dispatched = base_loss(BaseLoss.TRADES, clean, adversarial, labels, beta).numpy()
@@ -189,9 +186,7 @@ def test_ce_base_loss_is_cross_entropy_on_the_adversarial_logits(logits_and_labe
     )
 
 
-def masks_from(
-    natural_correct: np.ndarray, adversarial_correct: np.ndarray
-) -> dict[str, np.ndarray]:
+def masks_from(natural_correct: np.ndarray, adversarial_correct: np.ndarray) -> dict[str, np.ndarray]:
     natural_correct = natural_correct.astype("float32")
     adversarial_correct = adversarial_correct.astype("float32")
     return {
@@ -202,22 +197,14 @@ def masks_from(
     }
 
 
-def numpy_contrastive(
-    mi: dict[str, np.ndarray], masks: dict[str, np.ndarray]
-) -> tuple[float, float]:
+def numpy_contrastive(mi: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> tuple[float, float]:
     """docs/method.md section 6 (contrastive), written on D = -I, for a batch with robust and fooled samples."""
     d_n_clean, d_n_adv = -np.float64(mi["natural_mi_natural"]), -np.float64(mi["natural_mi_adversarial"])
-    d_a_adv, d_a_clean = -np.float64(mi["adversarial_mi_adversarial"]), -np.float64(
-        mi["adversarial_mi_natural"]
-    )
+    d_a_adv, d_a_clean = -np.float64(mi["adversarial_mi_adversarial"]), -np.float64(mi["adversarial_mi_natural"])
     c, r, w = (np.float64(masks[key]) for key in ("natural_correct", "robust", "fooled"))
-    natural_r = (
-        5 * abs(1 - numpy_cosine(d_n_clean * r, d_n_adv * r)) + (r * d_n_clean).sum() / c.sum()
-    )
+    natural_r = 5 * abs(1 - numpy_cosine(d_n_clean * r, d_n_adv * r)) + (r * d_n_clean).sum() / c.sum()
     natural_w = 5 * abs(numpy_cosine(d_n_clean * w, d_n_adv * w)) + (w * d_n_clean).sum() / c.sum()
-    adversarial_w = (
-        5 * abs(numpy_cosine(d_a_adv * w, d_a_clean * w)) + (w * d_a_adv).sum() / w.sum()
-    )
+    adversarial_w = 5 * abs(numpy_cosine(d_a_adv * w, d_a_clean * w)) + (w * d_a_adv).sum() / w.sum()
     adversarial_r = 8 * abs(1 - numpy_cosine(d_a_clean * r, d_a_adv * r))
     adversarial_r -= 0.1 * (r * d_a_adv).sum() / r.sum()
     return 1.0 * natural_w + 0.5 * natural_r, 1.0 * adversarial_w + 0.5 * adversarial_r

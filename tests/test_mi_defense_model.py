@@ -63,30 +63,18 @@ def test_train_steps_lower_the_loss_on_a_fixed_batch(batch):
 def test_estimators_stay_frozen(batch):
     x, y = batch
     model = make_model()
-    before = [
-        w.numpy().copy()
-        for w in model.natural_estimator.weights + model.adversarial_estimator.weights
-    ]
+    before = [w.numpy().copy() for w in model.natural_estimator.weights + model.adversarial_estimator.weights]
     classifier_before = [w.numpy().copy() for w in model.classifier.trainable_weights]
     for _ in range(3):
         step_loss(model, x, y)
-    after = [
-        w.numpy() for w in model.natural_estimator.weights + model.adversarial_estimator.weights
-    ]
-    assert all(
-        np.array_equal(b, a) for b, a in zip(before, after)
-    ), "an estimator weight (or BN statistic) moved"
-    assert any(
-        not np.array_equal(b, w.numpy())
-        for b, w in zip(classifier_before, model.classifier.trainable_weights)
-    )
+    after = [w.numpy() for w in model.natural_estimator.weights + model.adversarial_estimator.weights]
+    assert all(np.array_equal(b, a) for b, a in zip(before, after)), "an estimator weight (or BN statistic) moved"
+    assert any(not np.array_equal(b, w.numpy()) for b, w in zip(classifier_before, model.classifier.trainable_weights))
 
 
 def test_selected_fraction_matches_numpy(batch):
     x, y = batch
-    classifier = keras.Sequential(
-        [keras.Input(SHAPE), keras.layers.Flatten(), keras.layers.Dense(10)]
-    )
+    classifier = keras.Sequential([keras.Input(SHAPE), keras.layers.Flatten(), keras.layers.Dense(10)])
     attack = PGD(0.3, steps=5, random_start="none")
     model = MIDefenseModel(classifier, make_estimator(), make_estimator(), attack=attack)
     model.compile(optimizer=keras.optimizers.SGD(0.0))
@@ -120,9 +108,7 @@ class CountingLocalEncoder(LocalEncoder):
 def test_each_network_runs_once_per_step(batch):
     x, y = batch
     classifier = CountingClassifier(make_classifier())
-    estimators = [
-        MIEstimator(local_encoder=CountingLocalEncoder(UNITS), units=UNITS) for _ in range(2)
-    ]
+    estimators = [MIEstimator(local_encoder=CountingLocalEncoder(UNITS), units=UNITS) for _ in range(2)]
     model = MIDefenseModel(classifier, *estimators, attack=PGD(0.1, steps=2))
     model.compile(optimizer=keras.optimizers.SGD(0.01), run_eagerly=True)
     model.train_on_batch(x[:8], y[:8])  # builds everything
@@ -178,9 +164,7 @@ def test_keras_format_round_trip(batch, tmp_path):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     logits = model(x)
     for name in ("natural_estimator", "adversarial_estimator"):
-        np.testing.assert_array_equal(
-            getattr(loaded, name)(x, logits).numpy(), getattr(model, name)(x, logits).numpy()
-        )
+        np.testing.assert_array_equal(getattr(loaded, name)(x, logits).numpy(), getattr(model, name)(x, logits).numpy())
     # Optimizer state comes back too, so training resumes where it stopped.
     assert int(loaded.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy()) == 1
 
@@ -202,9 +186,7 @@ def test_saved_model_predicts_in_a_fresh_process_without_mi_keras(batch, tmp_pat
         "assert 'mi_keras' not in sys.modules\n"
         "print(json.dumps({k: v.numpy().tolist() for k, v in out.items()}))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path
-    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     outputs = json.loads(result.stdout.strip().splitlines()[-1])
     expected = model.predict(x[:4], verbose=0)
@@ -216,9 +198,7 @@ def test_saved_model_predicts_in_a_fresh_process_without_mi_keras(batch, tmp_pat
 @pytest.mark.parametrize("base_loss", ["ce", "trades", "mart"])
 def test_adversarial_model_lowers_its_loss(batch, base_loss):
     x, y = batch
-    model = AdversarialModel(
-        make_classifier(), attack=PGD(0.1, steps=3, random_start="none"), base_loss=base_loss
-    )
+    model = AdversarialModel(make_classifier(), attack=PGD(0.1, steps=3, random_start="none"), base_loss=base_loss)
     model.compile(optimizer=keras.optimizers.SGD(0.05))
     first = step_loss(model, x, y)["loss"]
     for _ in range(10):
@@ -230,9 +210,7 @@ def test_adversarial_model_lowers_its_loss(batch, base_loss):
 def test_estimator_trainer_trains_estimators_only(batch, objective):
     x, y = batch
     classifier = make_classifier()
-    trainer = MIEstimatorTrainer(
-        classifier, make_estimator(), make_estimator(), PGD(0.1, steps=2), objective=objective
-    )
+    trainer = MIEstimatorTrainer(classifier, make_estimator(), make_estimator(), PGD(0.1, steps=2), objective=objective)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-2))
     classifier_before = [w.numpy().copy() for w in classifier.weights]
     estimator_before = [w.numpy().copy() for w in trainer.natural_estimator.trainable_weights]
@@ -247,8 +225,7 @@ def test_estimator_trainer_trains_estimators_only(batch, objective):
     assert all(np.isfinite(history["loss"]))
     assert all(np.array_equal(b, w.numpy()) for b, w in zip(classifier_before, classifier.weights))
     assert any(
-        not np.array_equal(b, w.numpy())
-        for b, w in zip(estimator_before, trainer.natural_estimator.trainable_weights)
+        not np.array_equal(b, w.numpy()) for b, w in zip(estimator_before, trainer.natural_estimator.trainable_weights)
     )
 
 
@@ -299,8 +276,6 @@ def test_same_update_under_mirrored_strategy(tmp_path, flags):
     from pathlib import Path
 
     script = Path(__file__).parent / "scripts" / "mirrored_step.py"
-    result = subprocess.run(
-        [sys.executable, str(script), *flags], capture_output=True, text=True, timeout=300
-    )
+    result = subprocess.run([sys.executable, str(script), *flags], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "max weight difference" in result.stdout

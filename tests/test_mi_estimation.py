@@ -99,9 +99,7 @@ def test_reference_dv_differs_from_exact_dv(features):
 def test_chunked_equals_unchunked(features, case, chunk_size):
     bound, variant = BOUND_CASES[case]
     whole = bounds.per_sample_mi(*features, bound=bound, dv_variant=variant)
-    chunked = bounds.per_sample_mi(
-        *features, bound=bound, dv_variant=variant, chunk_size=chunk_size
-    )
+    chunked = bounds.per_sample_mi(*features, bound=bound, dv_variant=variant, chunk_size=chunk_size)
     np.testing.assert_allclose(chunked.numpy(), whole.numpy(), rtol=1e-6, atol=1e-6)
 
 
@@ -210,13 +208,9 @@ def test_estimator_shortcuts_start_as_identity():
     np.testing.assert_array_equal(np.diag(global_kernel), 1.0)
 
 
-@pytest.mark.parametrize(
-    "bound, dv", [("dv", "exact"), ("dv", "reference"), ("jsd", "exact"), ("infonce", "exact")]
-)
+@pytest.mark.parametrize("bound, dv", [("dv", "exact"), ("dv", "reference"), ("jsd", "exact"), ("infonce", "exact")])
 def test_estimator_config_round_trip(rng, bound, dv):
-    estimator = MIEstimator.for_classifier(
-        (8, 8, 1), num_classes=10, units=8, bound=bound, dv=dv, chunk_size=3
-    )
+    estimator = MIEstimator.for_classifier((8, 8, 1), num_classes=10, units=8, bound=bound, dv=dv, chunk_size=3)
     patterns = rng.uniform(size=(6, 8, 8, 1)).astype("float32")
     logits = rng.normal(size=(6, 10)).astype("float32")
     # One training call moves the BatchNorm statistics away from their initial values.

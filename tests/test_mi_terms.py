@@ -18,7 +18,12 @@ SHAPE, CLASSES, BATCH = (8, 8, 1), 4, 6
 def parts():
     keras.utils.set_random_seed(2)
     classifier = keras.Sequential(
-        [keras.Input(SHAPE), keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.Flatten(), keras.layers.Dense(CLASSES)]
+        [
+            keras.Input(SHAPE),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(CLASSES),
+        ]
     )
     estimators = [MIEstimator.for_classifier(SHAPE, CLASSES, units=8) for _ in range(2)]
     rng = np.random.default_rng(3)
@@ -71,7 +76,9 @@ def test_fused_terms_match_separate_calls(parts, options):
     fused_terms, fused_loss, fused_gradients = loss_and_gradients(fused, parts)
     plain_terms_, plain_loss, plain_gradients = loss_and_gradients(plain, parts)
     for name in MITerms._fields:
-        np.testing.assert_allclose(getattr(fused_terms, name), getattr(plain_terms_, name), rtol=1e-5, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(
+            getattr(fused_terms, name), getattr(plain_terms_, name), rtol=1e-5, atol=1e-5, err_msg=name
+        )
     assert abs(float(plain_loss)) > 1e-3  # the loss is not trivially 0
     np.testing.assert_allclose(float(fused_loss), float(plain_loss), rtol=1e-5, atol=1e-5)
     for fused_gradient, plain_gradient in zip(fused_gradients, plain_gradients):
@@ -85,8 +92,12 @@ def test_terms_are_not_interchangeable(parts):
     features = pattern_features(natural, adversarial, x, x_adv, training=False)
     clean, adv = classifier(x), classifier(x_adv)
     terms = mi_terms(natural, adversarial, *features, clean, adv, training=False)
-    np.testing.assert_allclose(terms.natural_mi_adversarial, natural.score(features[0], adv, training=False), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(terms.adversarial_mi_natural, adversarial.score(features[1], clean, training=False), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        terms.natural_mi_adversarial, natural.score(features[0], adv, training=False), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        terms.adversarial_mi_natural, adversarial.score(features[1], clean, training=False), rtol=1e-5, atol=1e-6
+    )
     assert not np.allclose(terms.natural_mi_natural, terms.natural_mi_adversarial, atol=1e-4)
     assert not np.allclose(terms.adversarial_mi_natural, terms.adversarial_mi_adversarial, atol=1e-4)
 

@@ -17,7 +17,6 @@ import time
 
 import numpy as np
 import pytest
-
 from cluster_processes import free_ports, processes, start, tf_config, wait_all, wait_for_line
 
 SCRIPT = pathlib.Path(__file__).parent / "scripts" / "multi_worker_step.py"
@@ -41,7 +40,9 @@ def weights(path: pathlib.Path) -> list[np.ndarray]:
         return [archive[f"arr_{index}"] for index in range(len(archive.files))]
 
 
-def start_workers(started: list, tmp_path: pathlib.Path, ports: list[int], tag: str, *arguments: str) -> list[pathlib.Path]:
+def start_workers(
+    started: list, tmp_path: pathlib.Path, ports: list[int], tag: str, *arguments: str
+) -> list[pathlib.Path]:
     logs = []
     for index in range(len(ports)):
         logs.append(tmp_path / f"worker-{index}-{tag}.log")
@@ -82,7 +83,9 @@ def test_multi_worker_job_is_exact_fails_loudly_and_resumes(tmp_path):
     single = reference.get_weights()
     assert max(np.abs(a - b).max() for a, b in zip(single, initial)) > 1e-3, "the weights must move"
     chief_weights, worker_weights = (weights(tmp_path / f"weights-{name}-epoch1.npz") for name in ("chief", "worker-1"))
-    assert all(np.array_equal(a, b) for a, b in zip(chief_weights, worker_weights)), "workers must hold identical weights"
+    assert all(np.array_equal(a, b) for a, b in zip(chief_weights, worker_weights)), (
+        "workers must hold identical weights"
+    )
     assert max(np.abs(a - b).max() for a, b in zip(single, chief_weights)) < 1e-5
     distributed = epoch_logs(logs[0], 1)
     for key in ("loss", "mi_loss", "selected_fraction", "adversarial_accuracy", "clean_accuracy"):

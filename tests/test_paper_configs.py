@@ -36,7 +36,12 @@ def test_transfer_stages_are_off_by_default_and_checked():
     enabled = with_overrides(config, ["transfer.enabled=true"])
     assert stages[StageName.TRANSFER].enabled_by_default(enabled)
     assert StageName.SURROGATE in stages[StageName.TRANSFER].upstream(enabled)
-    assert paper_transfer_attacks("Linf") == [AttackSpec.PGD40, AttackSpec.AUTOATTACK, AttackSpec.FWA40, AttackSpec.TI_DIM]
+    assert paper_transfer_attacks("Linf") == [
+        AttackSpec.PGD40,
+        AttackSpec.AUTOATTACK,
+        AttackSpec.FWA40,
+        AttackSpec.TI_DIM,
+    ]
     assert paper_transfer_attacks("L2") == [AttackSpec.PGD40, AttackSpec.CW_L2, AttackSpec.DDN]
     # The surrogate's cache key ignores the attacks crafted on it.
     surrogate = stages[StageName.SURROGATE]

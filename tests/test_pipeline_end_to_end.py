@@ -137,7 +137,9 @@ def test_every_stage_runs_and_records_its_artifacts(first_run):
     assert transfer["surrogate"]["source"].endswith("best.keras")
     for cells in transfer["rows"].values():
         assert all(0.0 <= cells[column] <= cells["None"] for column in transfer["columns"])
-    assert all(transfer["surrogate_white_box"][c] <= transfer["surrogate_white_box"]["None"] for c in transfer["columns"])
+    assert all(
+        transfer["surrogate_white_box"][c] <= transfer["surrogate_white_box"]["None"] for c in transfer["columns"]
+    )
     assert "/surrogate/" in transfer["surrogate"]["source"]  # crafted on the surrogate stage's model
     assert "| Standard AT |" in (outputs["transfer"]["transfer"].path / "transfer.md").read_text()
 

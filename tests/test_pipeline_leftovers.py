@@ -87,7 +87,10 @@ def test_work_dirs_no_run_can_resume_are_removed_and_resumable_ones_are_kept(tmp
     lines.clear()
     _runner(tmp_path, _Train(version="v2"), lines=lines).run()
     assert _work_dirs(tmp_path) == []
-    assert any(f"removed {tmp_path / 'train' / '.work' / kept}: execution" in line and "code that has changed" in line for line in lines), lines
+    assert any(
+        f"removed {tmp_path / 'train' / '.work' / kept}: execution" in line and "code that has changed" in line
+        for line in lines
+    ), lines
     assert any("0123456789abcdef: no execution in the metadata store uses it" in line for line in lines), lines
 
     # A kill between completion and clean-up leaves the folder of a complete key.

@@ -7,13 +7,13 @@ import json
 import keras
 import numpy as np
 import pytest
+from toy_models import tiny_probe_classifier
 
 from mi_keras.attacks import FGSM, PGD
 from mi_keras.evaluation import mi_probe, proof_of_concept
 from mi_keras.evaluation.data_slice import DataSlice
 from mi_keras.evaluation.standard_mi_probe import STANDARD_MEASUREMENTS, StandardMIProbe
 from mi_keras.mi import MIEstimator
-from toy_models import tiny_probe_classifier
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +47,7 @@ def test_probe_measures_the_three_standard_mi_values_and_offsets_the_worst_sampl
 
     # The offset is the smallest per-sample value of every attack and measurement.
     smallest = min(
-        float(probe.measure(attack, data)[name].min())
-        for attack in attacks
-        for name in STANDARD_MEASUREMENTS
+        float(probe.measure(attack, data)[name].min()) for attack in attacks for name in STANDARD_MEASUREMENTS
     )
     assert summary["offset"] == pytest.approx(smallest, abs=1e-5)
     for row in summary["attacks"]:

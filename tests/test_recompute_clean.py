@@ -7,7 +7,6 @@ import collections
 import keras
 import numpy as np
 import pytest
-
 import tensorflow as tf
 
 from mi_keras.attacks import PGD, Attack
@@ -46,7 +45,9 @@ def make_estimator() -> MIEstimator:
     return MIEstimator.for_classifier(SHAPE, 10, units=16)
 
 
-def make_model(kind: str, recompute_clean: bool, classifier: keras.Model | None = None, attack: Attack | None = None) -> AdversarialModel:
+def make_model(
+    kind: str, recompute_clean: bool, classifier: keras.Model | None = None, attack: Attack | None = None
+) -> AdversarialModel:
     classifier = classifier or make_classifier()
     options = {"attack": attack or UniformNoise(0.1), "seed": 5, "recompute_clean": recompute_clean}
     if kind == "miat":

@@ -10,10 +10,10 @@ import sys
 import keras
 import numpy as np
 import pytest
+from tiny_pipeline import TINY_UPSTREAM
 
 from pipeline.orchestration.metadata_store import EventKind, MetadataStore
 from pipeline.orchestration.runner import METADATA_FILE
-from tiny_pipeline import TINY_UPSTREAM
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = [

@@ -13,7 +13,6 @@ import sys
 
 import numpy as np
 import pytest
-
 import resume_setup
 
 SCRIPT = pathlib.Path(__file__).parent / "scripts" / "resume_runs.py"

@@ -26,11 +26,11 @@ def test_the_view_refuses_undeclared_sections_and_fields_naming_the_stage():
     assert view.attack.eps == config.attack.eps and view.train.method == config.train.method
     assert view.deterministic is config.deterministic  # readable with the seed
     with pytest.raises(UndeclaredConfigError, match=r"'transfer' reads config\.export"):
-        view.export
+        _ = view.export
     with pytest.raises(UndeclaredConfigError, match=r"'transfer' reads config\.train\.epochs"):
-        view.train.epochs
+        _ = view.train.epochs
     with pytest.raises(AttributeError):
-        view.no_such_key
+        _ = view.no_such_key
     with pytest.raises(ValueError, match="train.no_such_field"):
         ConfigView(config, "train", ("train.no_such_field",))
 
@@ -43,7 +43,7 @@ def test_to_dict_is_exactly_the_declared_values_and_replace_opens_the_changed_ke
     changed = view.replace(seed=5, model=dataclasses.replace(config.model, options={"padding": "same"}))
     assert changed.seed == 5 and changed.model.options == {"padding": "same"}
     with pytest.raises(UndeclaredConfigError):
-        changed.train
+        _ = changed.train
 
 
 class _ReadsUndeclared(Stage):
@@ -72,7 +72,9 @@ def test_every_real_stage_declares_valid_keys_and_the_export_declares_what_its_m
     stages = {stage.name: stage for stage in all_stages()}
     export = stages[StageName.EXPORT].cache_config(config)
     # The metadata's config is the recipe of the exported model: every section upstream of it.
-    assert {"name", "seed", "data", "model", "attack", "pretrain", "estimators", "train", "evaluate", "export"} <= set(export)
+    assert {"name", "seed", "data", "model", "attack", "pretrain", "estimators", "train", "evaluate", "export"} <= set(
+        export
+    )
     assert ("tune" in export) == config.train.use_tuned and "transfer" not in export
     for name in (StageName.EVALUATE, StageName.TRANSFER):  # the trained row's name, nothing more of train
         assert stages[name].cache_config(config)["train"] == {

@@ -63,7 +63,7 @@ def test_units_run_seed_by_seed_with_autoattack_last():
     training = [unit for unit in units if unit.kind is UnitKind.TRAINING]
     assert len(training) == len(study.datasets) * len(study.methods) * len(study.seeds)
     assert [unit.seed for unit in training] == sorted(unit.seed for unit in training)
-    assert units[len(training):] and all(unit.kind is UnitKind.AUTOATTACK for unit in units[len(training):])
+    assert units[len(training) :] and all(unit.kind is UnitKind.AUTOATTACK for unit in units[len(training) :])
 
 
 def test_unknown_study_and_prefix_are_usage_errors(capsys):
@@ -76,13 +76,24 @@ def test_unknown_study_and_prefix_are_usage_errors(capsys):
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_smoke_study_runs_the_cifar10_recipes_from_the_npz_files_and_resumes(shared_data_dir, tmp_path, capsys):
-    arguments = ["--study", "smoke", "--results-dir", str(tmp_path / "results"), "--work-root", str(tmp_path / "work"), "--quiet"]
+    arguments = [
+        "--study",
+        "smoke",
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--work-root",
+        str(tmp_path / "work"),
+        "--quiet",
+    ]
     assert study_cli.main(arguments) == 0
     study = load_study("smoke")
     for unit in plan_units(study):
         record = json.loads(unit.result_path(tmp_path / "results", study).read_text())
         assert (record["dataset"], record["method"], record["seed"], record["kind"]) == (
-            unit.dataset, unit.method.value, unit.seed, unit.kind.value
+            unit.dataset,
+            unit.method.value,
+            unit.seed,
+            unit.kind.value,
         )
         assert record["config"]["data"]["dataset"] == "npz:cifar10/cifar10_{split}.npz"
         assert record["config"]["attack"]["threat_model"] == ("L2" if unit.dataset.endswith("_l2") else "Linf")
@@ -154,7 +165,10 @@ def test_a_diverged_unit_does_not_stop_the_units_after_it(monkeypatch, tmp_path,
     arguments = ["--study", "smoke", "--results-dir", str(tmp_path / "results"), "--work-root", str(tmp_path / "work")]
     assert study_cli.main([*arguments, "--max-units", "2"]) == 1
     assert len(attempted) == 2
-    assert f"1 unit(s) diverged before their first epoch ended and wrote no JSON: {attempted[0]}" in capsys.readouterr().err
+    assert (
+        f"1 unit(s) diverged before their first epoch ended and wrote no JSON: {attempted[0]}"
+        in capsys.readouterr().err
+    )
 
 
 @pytest.mark.slow
@@ -185,7 +199,9 @@ def test_a_unit_that_diverges_after_an_epoch_is_scored_at_its_best_epoch(shared_
     assert record["test"]["last"] is None and record["test"]["best"]["clean"]["n"] == 100
     text = render_report(study, tmp_path / "results", None, "command")
     assert "**diverged** (loss nan) at epoch 2, batch 1" in text
-    accuracies = next(line for line in text.splitlines() if line.startswith(f"| {Method.MIAT.display_name} |") and "(n=1)" in line)
+    accuracies = next(
+        line for line in text.splitlines() if line.startswith(f"| {Method.MIAT.display_name} |") and "(n=1)" in line
+    )
     assert accuracies.endswith("| - | - |")  # the best epoch is scored; there are no '(last)' numbers
 
 

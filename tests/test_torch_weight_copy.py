@@ -11,6 +11,7 @@ pytest.importorskip("torch", reason="needs the optional `bench` extra (torch), n
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
 
 import attacks_vs_torch  # noqa: E402
+
 from mi_keras.models.architectures.small_cnn import small_cnn  # noqa: E402
 
 

@@ -45,9 +45,7 @@ def objective_gradients(model, x, y):
         logits = model.classifier(x_adv, training=True)
         share, values = model._objective(x, x_adv, y, None, logits, {})
     classifier = tape.gradient(share, model.classifier.trainable_variables)
-    estimator = tape.gradient(
-        share, model.estimator.trainable_variables, unconnected_gradients="zero"
-    )
+    estimator = tape.gradient(share, model.estimator.trainable_variables, unconnected_gradients="zero")
     return classifier, estimator, values
 
 

@@ -13,3 +13,21 @@ from mi_keras.attacks.fwa import FWA
 from mi_keras.attacks.pgd import PGD
 from mi_keras.attacks.square import Square
 from mi_keras.attacks.ti_dim import TIDIM
+
+__all__ = [
+    "APGD",
+    "APGDTargeted",
+    "Attack",
+    "AutoAttack",
+    "AutoAttackResult",
+    "AutoAttackVersion",
+    "CWL2",
+    "CWLinf",
+    "DDN",
+    "FAB",
+    "FGSM",
+    "FWA",
+    "PGD",
+    "Square",
+    "TIDIM",
+]

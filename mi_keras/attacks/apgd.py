@@ -136,9 +136,7 @@ class APGD(Attack):
 
         def body(run, x_adv, robust, loss_best):
             target = self._target_of_run(clean_logits, run)
-            fooling, fooled, x_best, loss = self._single_run(
-                model, x, y, target, fold_seed(seed, run)
-            )
+            fooling, fooled, x_best, loss = self._single_run(model, x, y, target, fold_seed(seed, run))
             newly_fooled = robust & fooled
             higher = robust & ~fooled & (loss > loss_best)
             x_adv = where_samples(newly_fooled, fooling, where_samples(higher, x_best, x_adv))
@@ -168,9 +166,7 @@ class APGD(Attack):
         """
         eps, threat_model = self.eps, self.threat_model
         is_checkpoint, window_length = (tf.constant(a) for a in checkpoint_schedule(self.steps))
-        start = project(
-            x + eps * random_unit_direction(tf.shape(x), threat_model, seed), x, eps, threat_model
-        )
+        start = project(x + eps * random_unit_direction(tf.shape(x), threat_model, seed), x, eps, threat_model)
         logits, loss, gradient = self._loss_and_gradient(model, start, y, target)
         fooled = tf.not_equal(tf.argmax(logits, -1, output_type=tf.int32), y)
         batch = tf.shape(x)[:1]
@@ -181,9 +177,7 @@ class APGD(Attack):
             x_fooling, fooled = fooling
             momentum = tf.where(i > 0, 0.75, 1.0)
             step_b = tf.reshape(step, [-1] + [1] * (len(x.shape) - 1))
-            z = project(
-                x_k + step_b * steepest_ascent(gradient, threat_model), x, eps, threat_model
-            )
+            z = project(x_k + step_b * steepest_ascent(gradient, threat_model), x, eps, threat_model)
             x_new = project(
                 x_k + momentum * (z - x_k) + (1.0 - momentum) * (x_k - x_previous),
                 x,
@@ -242,9 +236,7 @@ class APGD(Attack):
             (start, fooled),
         )
         # Once every sample is fooled, further iterations cannot change the outcome.
-        final = tf.while_loop(
-            lambda i, *state: (i < self.steps) & ~tf.reduce_all(state[-1][1]), body, state
-        )
+        final = tf.while_loop(lambda i, *state: (i < self.steps) & ~tf.reduce_all(state[-1][1]), body, state)
         x_best, _, loss_best = final[-2][:3]
         x_fooling, fooled = final[-1]
         return x_fooling, fooled, x_best, loss_best

@@ -62,8 +62,7 @@ class Attack:
         if self.threat_model not in self.supported_threat_models:
             accepted = ", ".join(member.value for member in self.supported_threat_models)
             raise ValueError(
-                f"{type(self).__name__} bounds the threat model(s) {accepted}; "
-                f"got {self.threat_model.value!r}."
+                f"{type(self).__name__} bounds the threat model(s) {accepted}; got {self.threat_model.value!r}."
             )
         if seed is not None and not isinstance(seed, int):
             raise ValueError(f"`seed` must be an int or None; got {seed!r}.")

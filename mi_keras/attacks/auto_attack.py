@@ -127,9 +127,7 @@ class AutoAttack(Attack):
             self.attacks = self._checked_custom(attacks)
         else:
             if attacks is not None:
-                raise ValueError(
-                    f"`attacks` is only used with version='custom'; got version='{self.version}'."
-                )
+                raise ValueError(f"`attacks` is only used with version='custom'; got version='{self.version}'.")
             self.attacks = self._published_attacks()
         # (model id, attack id) -> (model, tf.function); keeping the model pins its id.
         self._functions: dict[tuple[int, Any], tuple[Any, Callable]] = {}
@@ -214,9 +212,7 @@ class AutoAttack(Attack):
         return self._compiled(
             model,
             id(attack),
-            lambda: tf.function(
-                lambda x, y, seed: attack(model, x, y, seed), input_signature=signature
-            ),
+            lambda: tf.function(lambda x, y, seed: attack(model, x, y, seed), input_signature=signature),
         )
 
     def _predict_function(self, model, example: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -232,10 +228,7 @@ class AutoAttack(Attack):
         )
 
         def predicted(inputs: np.ndarray) -> np.ndarray:
-            chunks = [
-                predict(inputs[i : i + self.batch_size]).numpy()
-                for i in range(0, len(inputs), self.batch_size)
-            ]
+            chunks = [predict(inputs[i : i + self.batch_size]).numpy() for i in range(0, len(inputs), self.batch_size)]
             return np.concatenate(chunks) if chunks else np.zeros(0, np.int32)
 
         return predicted
@@ -321,9 +314,7 @@ class AutoAttack(Attack):
         return {
             **super().get_config(),
             "version": self.version.value,
-            "attacks": [keras.saving.serialize_keras_object(a) for a in self.attacks]
-            if custom
-            else None,
+            "attacks": [keras.saving.serialize_keras_object(a) for a in self.attacks] if custom else None,
             "steps": self.steps,
             "queries": self.queries,
             "n_target_classes": self.n_target_classes,

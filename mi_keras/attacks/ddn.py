@@ -76,15 +76,12 @@ class DDN(Attack):
             raise ValueError(f"`gamma` must be in (0, 1); got {gamma!r}.")
         self.init_norm = float(init_norm) if init_norm is not None else self.eps
         if not 0.0 < self.init_norm <= self.eps:
-            raise ValueError(
-                f"`init_norm` must be in (0, eps] = (0, {self.eps}]; got {init_norm!r}."
-            )
+            raise ValueError(f"`init_norm` must be in (0, eps] = (0, {self.eps}]; got {init_norm!r}.")
         if step_size <= 0:
             raise ValueError(f"`step_size` must be > 0; got {step_size!r}.")
         if not 0.0 < final_step_size <= step_size:
             raise ValueError(
-                f"`final_step_size` must be in (0, step_size] = (0, {step_size}]; "
-                f"got {final_step_size!r}."
+                f"`final_step_size` must be in (0, step_size] = (0, {step_size}]; got {final_step_size!r}."
             )
         self.gamma = float(gamma)
         self.step_size = float(step_size)
@@ -125,12 +122,8 @@ class DDN(Attack):
                 fallback / tf.maximum(per_sample_l2_norm(fallback), _TINY),
             )
             delta = delta + self._alpha(i) * direction
-            norm = tf.minimum(
-                norm * tf.where(adversarial, 1.0 - self.gamma, 1.0 + self.gamma), self.eps
-            )
-            scale = tf.reshape(norm, [-1] + [1] * (len(x.shape) - 1)) / tf.maximum(
-                per_sample_l2_norm(delta), _TINY
-            )
+            norm = tf.minimum(norm * tf.where(adversarial, 1.0 - self.gamma, 1.0 + self.gamma), self.eps)
+            scale = tf.reshape(norm, [-1] + [1] * (len(x.shape) - 1)) / tf.maximum(per_sample_l2_norm(delta), _TINY)
             delta = tf.clip_by_value(x + delta * scale, 0.0, 1.0) - x
             return i + 1, delta, norm, best_delta, best_norm
 
@@ -146,9 +139,7 @@ class DDN(Attack):
             ),
         )
         predicted = tf.argmax(logits_of(model, x + delta), -1, output_type=tf.int32)
-        best_delta, best_norm = keep_smallest(
-            delta, tf.not_equal(predicted, y), best_delta, best_norm
-        )
+        best_delta, best_norm = keep_smallest(delta, tf.not_equal(predicted, y), best_delta, best_norm)
         found = best_norm <= self.eps
         return x + where_samples(found, best_delta, delta)
 

@@ -78,9 +78,7 @@ def project_linf_hyperplane_box(points, normals, offsets):
     lambda_all = tf.maximum((b - sb[:, -1]) / (-s[:, -1]), 0.0)[:, None]
     lambda_opt = tf.maximum((b - _take(sb, lower)) / (-_take(s, lower)), 0.0)[:, None]
     d_inside = tf.minimum(lambda_opt, d) * a + tf.maximum(-lambda_opt, d) * (1.0 - a)
-    d = tf.where(
-        beyond_all[:, None], (2.0 * a - 1.0) * lambda_all, tf.where(inside[:, None], d_inside, d)
-    )
+    d = tf.where(beyond_all[:, None], (2.0 * a - 1.0) * lambda_all, tf.where(inside[:, None], d_inside, d))
     return d * nonzero
 
 
@@ -124,9 +122,7 @@ def project_l2_hyperplane_box(points, normals, offsets):
     )
     clipped = tf.cast(alpha[:, None] > r, tf.float32)
     d_inside = d * clipped - alpha[:, None] * w * (1.0 - clipped)
-    d = tf.where(
-        on_plane_first[:, None], -alpha_first[:, None] * w, tf.where(inside[:, None], d_inside, d)
-    )
+    d = tf.where(on_plane_first[:, None], -alpha_first[:, None] * w, tf.where(inside[:, None], d_inside, d))
     return d * keep
 
 
@@ -205,20 +201,15 @@ class FAB(Attack):
         num_classes = clean_logits.shape[-1]
         if self.targeted and num_classes is not None and self.n_target_classes > num_classes - 1:
             raise ValueError(
-                f"`n_target_classes` must be <= num_classes - 1 = {num_classes - 1}; "
-                f"got {self.n_target_classes}."
+                f"`n_target_classes` must be <= num_classes - 1 = {num_classes - 1}; got {self.n_target_classes}."
             )
         robust = tf.equal(tf.argmax(clean_logits, -1, output_type=tf.int32), y)
         runs = self.restarts * (self.n_target_classes if self.targeted else 1)
 
         def body(run, x_adv, robust):
-            target = (
-                ranked_target(clean_logits, run // self.restarts + 1) if self.targeted else None
-            )
+            target = ranked_target(clean_logits, run // self.restarts + 1) if self.targeted else None
             random_start = run % self.restarts > 0
-            found, distance = self._single_run(
-                model, x, y, target, random_start, fold_seed(seed, run)
-            )
+            found, distance = self._single_run(model, x, y, target, random_start, fold_seed(seed, run))
             success = robust & (distance <= self.eps)
             return run + 1, where_samples(success, found, x_adv), robust & ~success
 
@@ -243,9 +234,7 @@ class FAB(Attack):
         if self.targeted:
             gradient = tape.gradient(total, x_k, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return difference, tf.reshape(gradient, [batch, 1, math.prod(x_k.shape[1:])])
-        jacobian = tape.batch_jacobian(
-            difference, x_k, unconnected_gradients=tf.UnconnectedGradients.ZERO
-        )
+        jacobian = tape.batch_jacobian(difference, x_k, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         true_class = tf.one_hot(y, tf.shape(logits)[-1], on_value=True, off_value=False)
         difference = tf.where(true_class, _BIG, difference)
         return difference, tf.reshape(jacobian, [batch, logits.shape[-1], math.prod(x_k.shape[1:])])
@@ -257,11 +246,7 @@ class FAB(Attack):
         batch = shape[0]
         dims = math.prod(x.shape[1:])
         flat_x = tf.reshape(x, [-1, dims])
-        project = (
-            project_linf_hyperplane_box
-            if threat_model == ThreatModel.LINF
-            else project_l2_hyperplane_box
-        )
+        project = project_linf_hyperplane_box if threat_model == ThreatModel.LINF else project_l2_hyperplane_box
         dual_order = 1 if threat_model == ThreatModel.LINF else 2
         offset = 0.5 * self.eps * random_unit_direction(shape, threat_model, seed)
         start = tf.where(random_start, tf.clip_by_value(x + offset, 0.0, 1.0), x)
@@ -269,20 +254,14 @@ class FAB(Attack):
         def body(i, x_k, best, distance):
             difference, gradient = self._boundary_terms(model, x_k, y, target)
             dual_norm = tf.norm(gradient, ord=dual_order, axis=-1)
-            closest = tf.argmin(
-                tf.abs(difference) / (dual_norm + 1e-12), axis=1, output_type=tf.int32
-            )
+            closest = tf.argmin(tf.abs(difference) / (dual_norm + 1e-12), axis=1, output_type=tf.int32)
             w = tf.gather(gradient, closest, axis=1, batch_dims=1)
             flat_k = tf.reshape(x_k, [-1, dims])
             b = -_take(difference, closest) + tf.reduce_sum(w * flat_k, 1)
-            to_plane = project(
-                tf.concat([flat_k, flat_x], 0), tf.concat([w, w], 0), tf.concat([b, b], 0)
-            )
+            to_plane = project(tf.concat([flat_k, flat_x], 0), tf.concat([w, w], 0), tf.concat([b, b], 0))
             step_norms = tf.maximum(perturbation_norm(to_plane, threat_model), 1e-8)
             from_current, from_input = step_norms[:batch], step_norms[batch:]
-            alpha = tf.clip_by_value(
-                from_current / (from_current + from_input), 0.0, self.alpha_max
-            )
+            alpha = tf.clip_by_value(from_current / (from_current + from_input), 0.0, self.alpha_max)
             alpha = alpha[:, None]
             moved = (flat_k + self.eta * to_plane[:batch]) * (1.0 - alpha) + (
                 flat_x + self.eta * to_plane[batch:]

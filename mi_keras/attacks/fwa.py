@@ -83,9 +83,7 @@ class FWA(Attack):
         self.steps = positive_integer(steps, "steps")
         self.kernel_size = positive_integer(kernel_size, "kernel_size")
         if self.kernel_size < 2:
-            raise ValueError(
-                f"`kernel_size` must be >= 2 (1 allows no move at all); got {kernel_size!r}."
-            )
+            raise ValueError(f"`kernel_size` must be >= 2 (1 allows no move at all); got {kernel_size!r}.")
         self.dual_steps = positive_integer(dual_steps, "dual_steps")
         if cost_tolerance < 0 or interval_tolerance < 0:
             raise ValueError(
@@ -109,9 +107,7 @@ class FWA(Attack):
                 tape.watch(plan)
                 image = tf.clip_by_value(transported_image(plan, self.kernel_size), 0.0, 1.0)
                 total = tf.reduce_sum(cross_entropy(logits_of(model, image), y))
-            gradient = tape.gradient(
-                total, plan, unconnected_gradients=tf.UnconnectedGradients.ZERO
-            )
+            gradient = tape.gradient(total, plan, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             largest = tf.reduce_max(tf.abs(gradient), axis=[1, 2, 3, 4], keepdims=True)
             moved = plan + self.step_size * gradient / (largest + 1e-12)
             projected = project_plan(

@@ -53,9 +53,7 @@ def fold_seed(seed, index) -> tf.Tensor | None:
     return tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), tf.cast(index, tf.int64))
 
 
-def random_start(
-    x: tf.Tensor, eps: float, threat_model: ThreatModel, mode: RandomStart, seed=None
-) -> tf.Tensor:
+def random_start(x: tf.Tensor, eps: float, threat_model: ThreatModel, mode: RandomStart, seed=None) -> tf.Tensor:
     """The first iterate of an iterative attack, already inside the ball and the box."""
     if mode == RandomStart.NONE:
         return x

@@ -57,9 +57,7 @@ class PGD(Attack):
         super().__init__(eps=eps, threat_model=threat_model, seed=seed, name=name)
         self.step_size = float(step_size) if step_size is not None else self.eps / 4
         if self.step_size <= 0 or self.step_size > self.eps + 1e-12:
-            raise ValueError(
-                f"`step_size` must be in (0, eps] = (0, {self.eps}]; got {self.step_size}."
-            )
+            raise ValueError(f"`step_size` must be in (0, eps] = (0, {self.eps}]; got {self.step_size}.")
         self.steps = positive_integer(steps, "steps")
         self.restarts = positive_integer(restarts, "restarts")
         self.random_start = RandomStart.parse(random_start, "random_start")
@@ -71,9 +69,7 @@ class PGD(Attack):
             clean_probabilities = tf.stop_gradient(tf.nn.softmax(logits_of(model, x)))
         best = None
         for restart in range(self.restarts):
-            start = random_start(
-                x, self.eps, self.threat_model, self.random_start, fold_seed(seed, restart)
-            )
+            start = random_start(x, self.eps, self.threat_model, self.random_start, fold_seed(seed, restart))
             x_adv = self._ascend(model, start, x, y, clean_probabilities)
             if self.restarts == 1:
                 return x_adv
@@ -92,9 +88,7 @@ class PGD(Attack):
             moved = x_adv + self.step_size * steepest_ascent(gradient, self.threat_model)
             return step + 1, project(moved, x, self.eps, self.threat_model)
 
-        _, x_adv = tf.while_loop(
-            lambda step, _: step < self.steps, body, (tf.constant(0), start)
-        )
+        _, x_adv = tf.while_loop(lambda step, _: step < self.steps, body, (tf.constant(0), start))
         return x_adv
 
     def _keep_better(self, model, best, x_adv, y, clean_probabilities):

@@ -42,9 +42,9 @@ def _eta_rectangles(height: int, width: int) -> np.ndarray:
         return delta
     row, col = height // 2, width // 2
     for k in range(max(row + 1, col + 1)):
-        delta[
-            max(row - k, 0) : min(row + k + 1, height), max(col - k, 0) : min(col + k + 1, width)
-        ] += 1.0 / (k + 1) ** 2
+        delta[max(row - k, 0) : min(row + k + 1, height), max(col - k, 0) : min(col + k + 1, width)] += (
+            1.0 / (k + 1) ** 2
+        )
     return delta / np.sqrt(np.sum(delta**2))
 
 
@@ -169,14 +169,10 @@ class Square(Attack):
 
     def perturb(self, model, x, y, seed):
         if len(x.shape) != 4 or None in x.shape[1:]:
-            raise ValueError(
-                f"Square needs images of static shape [batch, H, W, C]; got {x.shape}."
-            )
+            raise ValueError(f"Square needs images of static shape [batch, H, W, C]; got {x.shape}.")
         height, width = x.shape[1], x.shape[2]
         if self.threat_model == ThreatModel.L2 and min(height, width) < 5:
-            raise ValueError(
-                f"L2 Square needs images of at least 5 x 5 pixels; got {height} x {width}."
-            )
+            raise ValueError(f"L2 Square needs images of at least 5 x 5 pixels; got {height} x {width}.")
         robust = tf.equal(tf.argmax(logits_of(model, x), -1, output_type=tf.int32), y)
 
         def body(run, x_adv, robust, margin_best):
@@ -201,9 +197,7 @@ class Square(Attack):
         """One random search over the batch: the best point and its margin per sample."""
         _, height, width, _ = x.shape
         levels = len(_P_HALVING_POINTS) + 1
-        sides = [
-            _side_of_level(k, self.p_init, height, width, self.threat_model) for k in range(levels)
-        ]
+        sides = [_side_of_level(k, self.p_init, height, width, self.threat_model) for k in range(levels)]
         if self.threat_model == ThreatModel.LINF:
             x_best = self._linf_start(x, seed)
             propose = self._linf_proposal(tf.constant(sides))
@@ -231,9 +225,7 @@ class Square(Attack):
             return (
                 i + 1,
                 tf.tensor_scatter_nd_update(x_best, updated, tf.boolean_mask(candidate, improved)),
-                tf.tensor_scatter_nd_update(
-                    margin_best, updated, tf.boolean_mask(candidate_margin, improved)
-                ),
+                tf.tensor_scatter_nd_update(margin_best, updated, tf.boolean_mask(candidate_margin, improved)),
             )
 
         _, x_best, margin_best = tf.while_loop(
@@ -274,9 +266,7 @@ class Square(Attack):
         tile_cols = np.arange(width) - margin_start
         n_rows, n_cols = height // side, width // side
         row_index, col_index = tile_rows // side, tile_cols // side
-        valid = ((tile_rows >= 0) & (row_index < n_rows))[:, None] & (
-            (tile_cols >= 0) & (col_index < n_cols)
-        )[None, :]
+        valid = ((tile_rows >= 0) & (row_index < n_rows))[:, None] & ((tile_cols >= 0) & (col_index < n_cols))[None, :]
         tile = np.where(valid, row_index[:, None] * n_cols + col_index[None, :], 0)
         pattern = _eta(side)
         local_rows = np.broadcast_to((tile_rows % side)[:, None], (height, width))
@@ -306,15 +296,11 @@ class Square(Attack):
             channels = x.shape[3]
             side = tf.gather(sides, level)
             corner = _random_corner(side, height, width, _uniform_rows(seed, batch, [2], rows))
-            corner_2 = _random_corner(
-                side, height, width, _uniform_rows(fold_seed(seed, 1), batch, [2], rows)
-            )
+            corner_2 = _random_corner(side, height, width, _uniform_rows(fold_seed(seed, 1), batch, [2], rows))
             window = _window_mask(corner, side, height, width)
             window_2 = _window_mask(corner_2, side, height, width)
             flips = _uniform_rows(fold_seed(seed, 2), batch, [], rows) > 0.5
-            pattern = (
-                _place_pattern(tf.gather(tables, level), corner, flips, height, width) * window
-            )
+            pattern = _place_pattern(tf.gather(tables, level), corner, flips, height, width) * window
             signs = _signs(_uniform_rows(fold_seed(seed, 3), batch, [1, 1, channels], rows))
 
             delta = x_best - x
@@ -323,15 +309,10 @@ class Square(Attack):
             norm_windows = per_sample_l2_norm(delta * tf.maximum(window, window_2))
             update = pattern * signs + delta * window / (_TINY + norm_window)
             update_norm = tf.sqrt(tf.reduce_sum(tf.square(update), [1, 2], keepdims=True))
-            budget = tf.sqrt(
-                tf.maximum(self.eps**2 - tf.square(norm_image), 0.0) / channels
-                + tf.square(norm_windows)
-            )
+            budget = tf.sqrt(tf.maximum(self.eps**2 - tf.square(norm_image), 0.0) / channels + tf.square(norm_windows))
             update = update / (_TINY + update_norm) * budget
             delta = tf.where(window > 0, update, delta * (1.0 - window_2))
-            return tf.clip_by_value(
-                x + delta / (per_sample_l2_norm(delta) + _TINY) * self.eps, 0.0, 1.0
-            )
+            return tf.clip_by_value(x + delta / (per_sample_l2_norm(delta) + _TINY) * self.eps, 0.0, 1.0)
 
         return propose
 

@@ -85,9 +85,7 @@ class TIDIM(Attack):
         super().__init__(eps=eps, threat_model=self.fixed_threat_model, seed=seed, name=name)
         self.step_size = float(step_size) if step_size is not None else self.eps / 4
         if self.step_size <= 0 or self.step_size > self.eps + 1e-12:
-            raise ValueError(
-                f"`step_size` must be in (0, eps] = (0, {self.eps}]; got {self.step_size}."
-            )
+            raise ValueError(f"`step_size` must be in (0, eps] = (0, {self.eps}]; got {self.step_size}.")
         self.steps = positive_integer(steps, "steps")
         if momentum < 0:
             raise ValueError(f"`momentum` must be >= 0; got {momentum!r}.")
@@ -128,14 +126,10 @@ class TIDIM(Attack):
 
     def perturb(self, model, x, y, seed):
         if len(x.shape) != 4 or None in x.shape[1:]:
-            raise ValueError(
-                f"TI-DIM needs images of static shape [batch, H, W, C]; got {x.shape}."
-            )
+            raise ValueError(f"TI-DIM needs images of static shape [batch, H, W, C]; got {x.shape}.")
         height, width, channels = x.shape[1:]
         if self.diversity_prob > 0 and height != width:
-            raise ValueError(
-                f"TI-DIM's input diversity needs square images; got {height} x {width}."
-            )
+            raise ValueError(f"TI-DIM's input diversity needs square images; got {height} x {width}.")
         low, high = self._canvas(height)
         kernel = gaussian_kernel(self.kernel_size, self.kernel_sigmas)
         kernel = tf.constant(np.tile(kernel[:, :, None, None], [1, 1, channels, 1]))
@@ -145,18 +139,14 @@ class TIDIM(Attack):
                 tape.watch(x_adv)
                 inputs = self._diverse(x_adv, low, high, fold_seed(seed, i))
                 total = tf.reduce_sum(cross_entropy(logits_of(model, inputs), y))
-            gradient = tape.gradient(
-                total, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO
-            )
+            gradient = tape.gradient(total, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             gradient = tf.nn.depthwise_conv2d(gradient, kernel, [1, 1, 1, 1], "SAME")
             scale = tf.reduce_mean(tf.abs(gradient), axis=[1, 2, 3], keepdims=True)
             accumulated = self.momentum * accumulated + gradient / tf.maximum(scale, 1e-12)
             moved = x_adv + self.step_size * tf.sign(accumulated)
             return i + 1, project(moved, x, self.eps, ThreatModel.LINF), accumulated
 
-        _, x_adv, _ = tf.while_loop(
-            lambda i, *_: i < self.steps, body, (tf.constant(0), x, tf.zeros_like(x))
-        )
+        _, x_adv, _ = tf.while_loop(lambda i, *_: i < self.steps, body, (tf.constant(0), x, tf.zeros_like(x)))
         return x_adv
 
     def get_config(self) -> dict[str, Any]:

@@ -117,9 +117,7 @@ def project_plan(
         return transport_cost(recover(lam), cost) - budget
 
     # Above this multiplier every row keeps all of its mass in place (cost 0 <= budget).
-    upper = 2.0 * tf.reduce_max(tf.abs(target), axis=batch_axes) + tf.reduce_max(
-        x, axis=[1, 2, 3]
-    )
+    upper = 2.0 * tf.reduce_max(tf.abs(target), axis=batch_axes) + tf.reduce_max(x, axis=[1, 2, 3])
     lower = tf.zeros_like(upper)
 
     def keep_going(iteration, lower, upper, largest_slack):
@@ -140,7 +138,5 @@ def project_plan(
             tf.reduce_max(tf.abs(constraint)),
         )
 
-    _, _, upper, _ = tf.while_loop(
-        keep_going, halve, (tf.constant(0), lower, upper, tf.constant(np.inf, tf.float32))
-    )
+    _, _, upper, _ = tf.while_loop(keep_going, halve, (tf.constant(0), lower, upper, tf.constant(np.inf, tf.float32)))
     return recover(upper)

@@ -42,9 +42,7 @@ class DatasetInfo:
 
     def __post_init__(self):
         if len(self.class_names) != self.num_classes:
-            raise ValueError(
-                f"`class_names` has {len(self.class_names)} names for {self.num_classes} classes."
-            )
+            raise ValueError(f"`class_names` has {len(self.class_names)} names for {self.num_classes} classes.")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict, e.g. for an exported model's metadata."""

@@ -52,10 +52,7 @@ class DatasetSpec:
         if isinstance(spec, DatasetSpec):
             return spec
         if not isinstance(spec, str) or not spec.strip():
-            raise ValueError(
-                "`spec` must be a non-empty string such as 'digits' or 'idx:/data/mnist'; "
-                f"got {spec!r}."
-            )
+            raise ValueError(f"`spec` must be a non-empty string such as 'digits' or 'idx:/data/mnist'; got {spec!r}.")
         spec = spec.strip()
         prefix, colon, rest = spec.partition(":")
         if colon and prefix.lower() in _PREFIXES:
@@ -103,6 +100,4 @@ class DatasetSpec:
         return f"{self.source.value}:{self.location}" if self.location else self.source.value
 
 
-_PREFIXES = frozenset(
-    {member.value for member in DatasetSource} | {member.name.lower() for member in DatasetSource}
-)
+_PREFIXES = frozenset({member.value for member in DatasetSource} | {member.name.lower() for member in DatasetSource})

@@ -67,9 +67,7 @@ def read_idx_file(path: pathlib.Path, ranks: tuple[int, ...]) -> np.ndarray:
     """
     data = _read_bytes(path)
     if len(data) < 4:
-        raise DataError(
-            path, f"truncated: {len(data)} bytes, shorter than the 4-byte IDX magic number."
-        )
+        raise DataError(path, f"truncated: {len(data)} bytes, shorter than the 4-byte IDX magic number.")
     rank = data[3]
     if data[:2] != b"\0\0" or data[2] not in _IDX_TYPES or rank not in ranks:
         raise DataError(
@@ -79,9 +77,7 @@ def read_idx_file(path: pathlib.Path, ranks: tuple[int, ...]) -> np.ndarray:
         )
     header_size = 4 + 4 * rank
     if len(data) < header_size:
-        raise DataError(
-            path, f"truncated: {len(data)} bytes, shorter than its {header_size}-byte header."
-        )
+        raise DataError(path, f"truncated: {len(data)} bytes, shorter than its {header_size}-byte header.")
     shape = tuple(int(size) for size in np.frombuffer(data, ">u4", count=rank, offset=4))
     dtype = np.dtype(_IDX_TYPES[data[2]])
     expected_bytes = math.prod(shape) * dtype.itemsize

@@ -35,9 +35,7 @@ def read_image_folder(
             images share.
     """
     if not folder.is_dir():
-        raise DataError(
-            folder, "no such folder (an image folder holds one sub-folder of images per class)."
-        )
+        raise DataError(folder, "no such folder (an image folder holds one sub-folder of images per class).")
     pooled = not ((folder / "train").is_dir() and (folder / "test").is_dir())
     root = folder if pooled else folder / split.file_split.value
     # The utility lists the files when called and decodes only when iterated: this first
@@ -52,9 +50,7 @@ def read_image_folder(
 
     def stream() -> tf.data.Dataset:
         # The Keras utility yields float32 0..255 after its resize (identity without image_size).
-        return dataset.map(
-            lambda image, label: (to_uint8(image), label), num_parallel_calls=tf.data.AUTOTUNE
-        )
+        return dataset.map(lambda image, label: (to_uint8(image), label), num_parallel_calls=tf.data.AUTOTUNE)
 
     return SourceData(
         name=folder.name,
@@ -67,9 +63,7 @@ def read_image_folder(
     )
 
 
-def _image_dataset(
-    root: pathlib.Path, image_size: tuple[int, int], color_mode: str
-) -> tf.data.Dataset:
+def _image_dataset(root: pathlib.Path, image_size: tuple[int, int], color_mode: str) -> tf.data.Dataset:
     try:
         return keras.utils.image_dataset_from_directory(
             root,
@@ -82,14 +76,10 @@ def _image_dataset(
             verbose=False,
         )
     except ValueError as error:
-        raise DataError(
-            root, f"is an empty split or not a folder of class folders: {error}"
-        ) from error
+        raise DataError(root, f"is an empty split or not a folder of class folders: {error}") from error
 
 
-def _common_shape(
-    paths: list[pathlib.Path], image_size: tuple[int, int] | None
-) -> tuple[int, int, int]:
+def _common_shape(paths: list[pathlib.Path], image_size: tuple[int, int] | None) -> tuple[int, int, int]:
     """``(height, width, channels)`` from the headers; sizes must agree without ``image_size``."""
     first_size, first_path, channels = None, None, 1
     for path in paths:
@@ -98,9 +88,7 @@ def _common_shape(
                 size, mode = image.size, image.mode
                 image.verify()  # reads the whole file: finds truncated PNGs before training
         except (UnidentifiedImageError, OSError, SyntaxError) as error:
-            raise DataError(
-                path, f"is not a readable image (truncated or corrupt?): {error}"
-            ) from error
+            raise DataError(path, f"is not a readable image (truncated or corrupt?): {error}") from error
         if mode not in _GRAYSCALE_MODES:
             channels = 3  # colour wins: grayscale images are converted to RGB
         if first_size is None:

@@ -74,15 +74,11 @@ def build_input_pipeline(
             lambda example, pair: (_augment_one(augmentation, example[0], pair), example[1])
         )
     else:
-        dataset = dataset.map(
-            lambda image, label: (to_unit_float(image), label), num_parallel_calls=tf.data.AUTOTUNE
-        )
+        dataset = dataset.map(lambda image, label: (to_unit_float(image), label), num_parallel_calls=tf.data.AUTOTUNE)
     if batch_size is not None:
         # A parallel batch would pull from the augmentation map on several threads at once.
         parallel = None if augmentation is not None else tf.data.AUTOTUNE
-        dataset = dataset.batch(
-            batch_size, drop_remainder=drop_remainder, num_parallel_calls=parallel
-        )
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=parallel)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

@@ -111,17 +111,13 @@ def load_dataset(
     source = _read_source(spec, split, data_dir, download, image_size)
 
     images = validate_images(source.images, source.origin) if source.images is not None else None
-    labels = validate_labels(
-        source.labels, len(source.labels) if images is None else len(images), source.labels_origin
-    )
+    labels = validate_labels(source.labels, len(source.labels) if images is None else len(images), source.labels_origin)
     if len(labels) == 0:
         raise DataError(
             source.origin,
             f"is an empty split: the {split.file_split.value} split holds no examples.",
         )
-    names = resolve_class_names(
-        labels, source.labels_origin, class_names or source.class_names, num_classes
-    )
+    names = resolve_class_names(labels, source.labels_origin, class_names or source.class_names, num_classes)
     image_shape = _image_shape(source, images, image_size)
 
     splits = _split_indices(source, labels, split, validation_size, test_size, split_seed)
@@ -156,8 +152,7 @@ def load_dataset(
         class_names=names,
         num_examples={name: len(chosen) for name, chosen in splits.items()},
         class_counts={
-            name: tuple(np.bincount(labels[chosen], minlength=len(names)).tolist())
-            for name, chosen in splits.items()
+            name: tuple(np.bincount(labels[chosen], minlength=len(names)).tolist()) for name, chosen in splits.items()
         },
     )
     return dataset, info
@@ -172,28 +167,18 @@ def _check_arguments(
     download: bool,
     image_size: tuple[int, int] | None,
 ) -> None:
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise ValueError(
-            f"`batch_size` must be an int >= 1, or None for single examples; got {batch_size!r}."
-        )
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"`batch_size` must be an int >= 1, or None for single examples; got {batch_size!r}.")
     if policy is not AugmentPolicy.NONE and split is not DatasetSplit.TRAIN:
         raise ValueError(
-            "`augment` applies to the training split only; "
-            f"got augment={policy.value!r} for {split.value!r}."
+            f"`augment` applies to the training split only; got augment={policy.value!r} for {split.value!r}."
         )
     if take is not None and (isinstance(take, bool) or not isinstance(take, int) or take < 1):
         raise ValueError(f"`take` must be an int >= 1 or None; got {take!r}.")
     if download and spec.source is not DatasetSource.TFDS:
-        raise ValueError(
-            "`download` applies to tensorflow_datasets only, "
-            f"not to the {spec.source.value!r} source."
-        )
+        raise ValueError(f"`download` applies to tensorflow_datasets only, not to the {spec.source.value!r} source.")
     if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
-        raise ValueError(
-            f"`image_size` must be (height, width) with both >= 1; got {image_size!r}."
-        )
+        raise ValueError(f"`image_size` must be (height, width) with both >= 1; got {image_size!r}.")
 
 
 def _read_source(
@@ -229,8 +214,7 @@ def _image_shape(
     if None in stored:
         raise DataError(
             source.origin,
-            f"mixed image shapes {tuple(stored)}: pass image_size=(height, width) to resize "
-            "them all.",
+            f"mixed image shapes {tuple(stored)}: pass image_size=(height, width) to resize them all.",
         )
     return tuple(int(size) for size in stored)
 
@@ -253,9 +237,7 @@ def _split_indices(
     if split is DatasetSplit.TEST:
         return {DatasetSplit.TEST.value: test}
     validation_count = resolve_size(validation_size, len(rest), "validation_size")
-    kept, carved = stratified_split(
-        labels[rest], validation_count, [split_seed, _VALIDATION_STREAM]
-    )
+    kept, carved = stratified_split(labels[rest], validation_count, [split_seed, _VALIDATION_STREAM])
     return {DatasetSplit.TRAIN.value: rest[kept], DatasetSplit.VALIDATION.value: rest[carved]}
 
 
@@ -269,9 +251,7 @@ def _check_not_empty(
 ) -> None:
     if len(indices) == 0:
         hint = f" (validation_size={validation_size})" if split is DatasetSplit.VALIDATION else ""
-        raise DataError(
-            source.origin, f"is an empty split: the {split.value} split has no examples{hint}."
-        )
+        raise DataError(source.origin, f"is an empty split: the {split.value} split has no examples{hint}.")
     if batch_size is not None and drop_remainder and len(indices) < batch_size:
         raise DataError(
             source.origin,

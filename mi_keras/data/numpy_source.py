@@ -44,15 +44,11 @@ def read_npz(path: pathlib.Path, split: DatasetSplit, split_file: bool = False) 
             images = _load_array(archive, image_key, path)
             labels = _load_array(archive, label_key, path)
             names_key = next((key for key in _CLASS_NAME_KEYS if key in keys), None)
-            class_names = (
-                _class_names(_load_array(archive, names_key, path), path) if names_key else None
-            )
+            class_names = _class_names(_load_array(archive, names_key, path), path) if names_key else None
     except DataError:
         raise  # already names the file and the problem
     except _READ_ERRORS as error:
-        raise DataError(
-            path, f"is not a readable .npz archive (truncated or corrupt?): {error}"
-        ) from error
+        raise DataError(path, f"is not a readable .npz archive (truncated or corrupt?): {error}") from error
     return SourceData(
         name=path.stem,
         origin=str(path),
@@ -70,9 +66,7 @@ def read_npy_folder(folder: pathlib.Path, split: DatasetSplit) -> SourceData:
     images and integer labels).
     """
     if not folder.is_dir():
-        raise DataError(
-            folder, "no such folder (an npy folder holds train_images.npy, train_labels.npy, ...)."
-        )
+        raise DataError(folder, "no such folder (an npy folder holds train_images.npy, train_labels.npy, ...).")
     stem = split.file_split.value
     images_path = folder / f"{stem}_images.npy"
     labels_path = folder / f"{stem}_labels.npy"
@@ -98,8 +92,7 @@ def _load_array(archive, key: str, path: pathlib.Path) -> np.ndarray:
     except _READ_ERRORS as error:
         raise DataError(
             path,
-            f"array {key!r} cannot be read (truncated, corrupt, or an object array of mixed "
-            f"shapes?): {error}",
+            f"array {key!r} cannot be read (truncated, corrupt, or an object array of mixed shapes?): {error}",
         ) from error
 
 
@@ -107,7 +100,6 @@ def _class_names(names: np.ndarray, path: pathlib.Path) -> tuple[str, ...]:
     if names.ndim != 1 or names.dtype.kind not in "US":
         raise DataError(
             path,
-            "class names must be a 1-D array of strings; "
-            f"got {names.dtype} of shape {names.shape}.",
+            f"class names must be a 1-D array of strings; got {names.dtype} of shape {names.shape}.",
         )
     return tuple(name.decode() if isinstance(name, bytes) else str(name) for name in names.tolist())

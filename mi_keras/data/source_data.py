@@ -52,9 +52,7 @@ class SourceData:
 
     def __post_init__(self):
         if (self.images is None) == (self.stream is None):
-            raise ValueError(
-                "A SourceData holds either `images` or a `stream`, not both or neither."
-            )
+            raise ValueError("A SourceData holds either `images` or a `stream`, not both or neither.")
         if self.stream is not None and self.image_shape is None:
             raise ValueError("A streamed SourceData needs its `image_shape`.")
         if self.labels_origin is None:

@@ -10,9 +10,7 @@ import numpy as np
 def resolve_size(size: int | float, total: int, argument: str) -> int:
     """A count from ``size``: an int count, or a float fraction of ``total`` in [0, 1)."""
     if isinstance(size, bool) or not isinstance(size, (int, float, np.integer, np.floating)):
-        raise ValueError(
-            f"`{argument}` must be an int count or a float fraction in [0, 1); got {size!r}."
-        )
+        raise ValueError(f"`{argument}` must be an int count or a float fraction in [0, 1); got {size!r}.")
     if isinstance(size, (float, np.floating)):
         if not 0.0 <= size < 1.0:
             raise ValueError(f"`{argument}` as a fraction must be in [0, 1); got {size}.")
@@ -20,15 +18,11 @@ def resolve_size(size: int | float, total: int, argument: str) -> int:
     else:
         count = int(size)
     if not 0 <= count < total:
-        raise ValueError(
-            f"`{argument}`={size} asks for {count} of {total} examples; it must leave some behind."
-        )
+        raise ValueError(f"`{argument}`={size} asks for {count} of {total} examples; it must leave some behind.")
     return count
 
 
-def stratified_split(
-    labels: np.ndarray, count: int, seed: int | Sequence[int]
-) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(labels: np.ndarray, count: int, seed: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Splits ``range(len(labels))`` into (kept, carved) with ``count`` carved examples.
 
     Every class gives its share of ``count`` (largest-remainder rounding, so the total is
@@ -50,8 +44,7 @@ def stratified_split(
     shares[np.argsort(-(quotas - shares), kind="stable")[:leftover]] += 1
     rng = np.random.default_rng(seed)
     carved = [
-        rng.permutation(np.flatnonzero(labels == label))[:share]
-        for label, share in zip(classes, shares, strict=True)
+        rng.permutation(np.flatnonzero(labels == label))[:share] for label, share in zip(classes, shares, strict=True)
     ]
     carved = np.sort(np.concatenate(carved)) if carved else np.zeros([0], np.int64)
     kept = np.setdiff1d(np.arange(len(labels)), carved, assume_unique=True)

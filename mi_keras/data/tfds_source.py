@@ -42,22 +42,16 @@ def read_tfds(
         raise DataError(name, f"is not a tensorflow_datasets dataset ({first_line}).") from error
     if not builder.is_prepared():
         if not download:
-            raise DataError(
-                builder.data_dir, _not_prepared_message(builder.name, str(builder.version))
-            )
+            raise DataError(builder.data_dir, _not_prepared_message(builder.name, str(builder.version)))
         builder.download_and_prepare()
     image_key, label_key = _image_and_label_keys(builder)
     image_feature = builder.info.features[image_key]
     if np.dtype(image_feature.np_dtype) != np.uint8:
-        raise DataError(
-            builder.name, f"images have dtype {image_feature.np_dtype}; only uint8 images are read."
-        )
+        raise DataError(builder.name, f"images have dtype {image_feature.np_dtype}; only uint8 images are read.")
     split_name = split.file_split.value
     known_splits = list(builder.info.splits.keys())
     if known_splits and split_name not in known_splits:
-        raise DataError(
-            builder.data_dir, f"has no {split_name!r} split; its splits are {known_splits}."
-        )
+        raise DataError(builder.data_dir, f"has no {split_name!r} split; its splits are {known_splits}.")
 
     def stream() -> tf.data.Dataset:
         examples = builder.as_dataset(split=split_name, shuffle_files=False)
@@ -91,14 +85,8 @@ def _image_and_label_keys(builder) -> tuple[str, str]:
     features = builder.info.features
     keys = builder.info.supervised_keys
     if not keys:
-        images = [
-            key for key, feature in features.items() if isinstance(feature, tfds.features.Image)
-        ]
-        labels = [
-            key
-            for key, feature in features.items()
-            if isinstance(feature, tfds.features.ClassLabel)
-        ]
+        images = [key for key, feature in features.items() if isinstance(feature, tfds.features.Image)]
+        labels = [key for key, feature in features.items() if isinstance(feature, tfds.features.ClassLabel)]
         keys = (images[0], labels[0]) if len(images) == 1 and len(labels) == 1 else None
     if (
         not keys

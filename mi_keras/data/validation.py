@@ -27,15 +27,12 @@ def validate_images(images: np.ndarray, origin: str) -> np.ndarray:
     if images.dtype == object:
         raise DataError(
             origin,
-            "holds an object array: images of mixed shapes or types. Store one numeric "
-            "array [N, H, W, C].",
+            "holds an object array: images of mixed shapes or types. Store one numeric array [N, H, W, C].",
         )
     if images.ndim == 3:
         images = images[..., np.newaxis]
     if images.ndim != 4:
-        raise DataError(
-            origin, f"images have shape {images.shape}; expected [N, H, W] or [N, H, W, C]."
-        )
+        raise DataError(origin, f"images have shape {images.shape}; expected [N, H, W] or [N, H, W, C].")
     if len(images) == 0:
         raise DataError(origin, "is an empty split: it holds no images.")
     if images.shape[-1] not in _CHANNEL_COUNTS and images.shape[1] in _CHANNEL_COUNTS:
@@ -57,9 +54,7 @@ def validate_images(images: np.ndarray, origin: str) -> np.ndarray:
             "float images must be in [0, 1] (store uint8 0..255, or divide by 255)",
         )
         return images.astype(np.float32, copy=False)
-    raise DataError(
-        origin, f"images have dtype {images.dtype}; expected uint8, another integer type or float."
-    )
+    raise DataError(origin, f"images have dtype {images.dtype}; expected uint8, another integer type or float.")
 
 
 def _check_range(images: np.ndarray, low: float, high: float, origin: str, rule: str) -> None:
@@ -89,9 +84,7 @@ def validate_labels(labels: np.ndarray, num_images: int, origin: str) -> np.ndar
             f"labels have shape {labels.shape}; expected [N] integer class ids (not one-hot).",
         )
     if len(labels) != num_images:
-        raise DataError(
-            origin, f"image/label count mismatch: {num_images} images but {len(labels)} labels."
-        )
+        raise DataError(origin, f"image/label count mismatch: {num_images} images but {len(labels)} labels.")
     if np.issubdtype(labels.dtype, np.floating) and np.all(np.mod(labels, 1) == 0):
         labels = labels.astype(np.int64)
     if not np.issubdtype(labels.dtype, np.integer):
@@ -127,9 +120,7 @@ def resolve_class_names(
     if declared is not None:
         names = tuple(str(name) for name in declared)
         if num_classes is not None and num_classes != len(names):
-            raise ValueError(
-                f"`num_classes`={num_classes} disagrees with the {len(names)} class names {names}."
-            )
+            raise ValueError(f"`num_classes`={num_classes} disagrees with the {len(names)} class names {names}.")
     elif num_classes is not None:
         if num_classes < 1:
             raise ValueError(f"`num_classes` must be >= 1; got {num_classes}.")
@@ -150,7 +141,6 @@ def resolve_class_names(
         index = int(np.argmax(labels))
         raise DataError(
             origin,
-            f"label {labels[index]} at index {index} is outside [0, {len(names)}) "
-            f"({len(names)} classes).",
+            f"label {labels[index]} at index {index} is outside [0, {len(names)}) ({len(names)} classes).",
         )
     return names

@@ -37,9 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", required=True, help="a .keras file or a SavedModel folder")
     add_data_arguments(parser)
-    parser.add_argument(
-        "--eps", type=float, action="append", required=True, help="radius; repeat for several"
-    )
+    parser.add_argument("--eps", type=float, action="append", required=True, help="radius; repeat for several")
     parser.add_argument("--threat-model", default="Linf", help="Linf or L2")
     parser.add_argument(
         "--attacks",
@@ -49,29 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--restarts", type=int, default=1, help="random restarts of PGD-20/40 and CW-inf"
-    )
+    parser.add_argument("--restarts", type=int, default=1, help="random restarts of PGD-20/40 and CW-inf")
     parser.add_argument("--out", help="directory for report.json, report.md and the plots")
     parser.add_argument("--output-key", help="SavedModel signature output holding the logits")
     parser.add_argument("--input-key", help="SavedModel signature input holding the images")
     parser.add_argument("--surrogate", help="model the 'transfer' attack crafts on")
     parser.add_argument("--transfer-attack", default="pgd40", help="attack run on the surrogate")
-    parser.add_argument(
-        "--masking-examples", type=int, default=200, help="examples used by the masking checks"
-    )
-    parser.add_argument(
-        "--square-queries", type=int, default=1000, help="queries of the masking check's Square"
-    )
+    parser.add_argument("--masking-examples", type=int, default=200, help="examples used by the masking checks")
+    parser.add_argument("--square-queries", type=int, default=1000, help="queries of the masking check's Square")
     parser.add_argument(
         "--no-next-to-model",
         action="store_true",
         help="do not write the JSON with the model (<model>.robustness.json, <SavedModel>/assets/robustness.json)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    parser.add_argument(
-        "--fail-on-masking", action="store_true", help="exit with status 3 if a masking check fails"
-    )
+    parser.add_argument("--fail-on-masking", action="store_true", help="exit with status 3 if a masking check fails")
     return parser
 
 
@@ -98,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         progress=not args.no_progress,
         out_dir=args.out,
         save_next_to_model=not args.no_next_to_model,
-        masking_checker=GradientMaskingChecker(
-            n_examples=args.masking_examples, square_queries=args.square_queries
-        ),
+        masking_checker=GradientMaskingChecker(n_examples=args.masking_examples, square_queries=args.square_queries),
         surrogate=args.surrogate,
         transfer_attack=args.transfer_attack,
         output_key=args.output_key,

@@ -82,9 +82,7 @@ class AttackRunner:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The target's predicted labels, int32 ``[n]``."""
-        return np.concatenate(
-            [self._predict(tf.constant(batch)).numpy() for batch in self._batches(x)]
-        )
+        return np.concatenate([self._predict(tf.constant(batch)).numpy() for batch in self._batches(x)])
 
     def run(
         self,
@@ -120,12 +118,8 @@ class AttackRunner:
         progbar = self._progbar(len(x), label or stream)
         correct, examples, predictions, crafting_correct = [], [], [], []
         start = time.perf_counter()
-        for index, (images, labels) in enumerate(
-            zip(self._batches(x), self._batches(y), strict=True)
-        ):
-            x_adv = craft(
-                tf.constant(images), tf.constant(labels, tf.int32), fold_seed(base_seed, index)
-            )
+        for index, (images, labels) in enumerate(zip(self._batches(x), self._batches(y), strict=True)):
+            x_adv = craft(tf.constant(images), tf.constant(labels, tf.int32), fold_seed(base_seed, index))
             predicted = self._predict(x_adv).numpy()
             correct.append(predicted == labels)
             if transfer:

@@ -94,8 +94,7 @@ class AttackSpec(ParsableEnum):
         if threat_model not in self.threat_models:
             accepted = ", ".join(member.value for member in self.threat_models)
             raise ValueError(
-                f"Attack {self.value!r} is defined for threat model(s) {accepted}; "
-                f"got {threat_model.value!r}."
+                f"Attack {self.value!r} is defined for threat model(s) {accepted}; got {threat_model.value!r}."
             )
         if not isinstance(restarts, int) or restarts < 1:
             raise ValueError(f"`restarts` must be an integer >= 1; got {restarts!r}.")
@@ -244,9 +243,7 @@ def _ddn(settings: _Settings) -> Attack:
 
 
 def _cw_l2(settings: _Settings) -> Attack:
-    return CWL2(
-        settings.eps, steps=20, restarts=settings.restarts, seed=settings.seed, name=settings.name
-    )
+    return CWL2(settings.eps, steps=20, restarts=settings.restarts, seed=settings.seed, name=settings.name)
 
 
 def _square(settings: _Settings) -> Attack:

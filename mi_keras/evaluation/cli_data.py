@@ -11,7 +11,6 @@ import numpy as np
 from mi_keras.data import load_dataset
 from mi_keras.evaluation.data_slice import DataSlice
 
-
 # The split settings default to load_dataset's own, which the pipeline's data section shares.
 _LOADER_DEFAULTS = {name: parameter.default for name, parameter in inspect.signature(load_dataset).parameters.items()}
 
@@ -35,12 +34,8 @@ def add_data_arguments(parser: argparse.ArgumentParser, n_examples: int = 1000) 
         "uint8 0-255 or float 0-1) and 'y'; the first --n-examples rows, in file order. For the "
         "test split of an .npz pool as the pipeline draws it, use --dataset npz:FILE",
     )
-    parser.add_argument(
-        "--split", default="test", help="dataset split with --dataset (default: test)"
-    )
-    parser.add_argument(
-        "--data-dir", help="tensorflow_datasets folder, or the base of relative file specs"
-    )
+    parser.add_argument("--split", default="test", help="dataset split with --dataset (default: test)")
+    parser.add_argument("--data-dir", help="tensorflow_datasets folder, or the base of relative file specs")
     for flag, key in (("--validation-size", "validation_size"), ("--test-size", "test_size")):
         parser.add_argument(
             flag,
@@ -55,9 +50,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, n_examples: int = 1000) 
         default=_LOADER_DEFAULTS["split_seed"],
         help=f"with --dataset: the pipeline's data.split_seed (default {_LOADER_DEFAULTS['split_seed']})",
     )
-    parser.add_argument(
-        "--num-classes", type=int, help="with --dataset: the pipeline's data.num_classes"
-    )
+    parser.add_argument("--num-classes", type=int, help="with --dataset: the pipeline's data.num_classes")
     parser.add_argument(
         "--image-size",
         type=_image_size,
@@ -126,9 +119,7 @@ def _npz_slice(path: str, n_examples: int | None) -> DataSlice:
     with np.load(path) as arrays:
         missing = {"x", "y"} - set(arrays.files)
         if missing:
-            raise ValueError(
-                f"{path}: the .npz needs arrays 'x' and 'y'; missing {sorted(missing)}."
-            )
+            raise ValueError(f"{path}: the .npz needs arrays 'x' and 'y'; missing {sorted(missing)}.")
         x, y = arrays["x"][:n_examples], arrays["y"][:n_examples]
     if x.dtype == np.uint8:
         x = x.astype(np.float32) / 255.0

@@ -35,16 +35,11 @@ class DataSlice:
         if x.ndim != 4:
             raise ValueError(f"Images must have shape [n, H, W, C]; got shape {x.shape}.")
         if len(x) != len(y) or len(x) == 0:
-            raise ValueError(
-                "Need as many labels as images, at least one; "
-                f"got {len(x)} images and {len(y)} labels."
-            )
+            raise ValueError(f"Need as many labels as images, at least one; got {len(x)} images and {len(y)} labels.")
         if not np.issubdtype(y.dtype, np.integer):
             raise ValueError(f"Labels must be integers; got dtype {y.dtype}.")
         if not np.isfinite(x).all() or x.min() < 0.0 or x.max() > 1.0:
-            raise ValueError(
-                f"Images must be finite and in [0, 1]; got range [{np.nanmin(x)}, {np.nanmax(x)}]."
-            )
+            raise ValueError(f"Images must be finite and in [0, 1]; got range [{np.nanmin(x)}, {np.nanmax(x)}].")
         self.x = x
         self.y = y.astype(np.int32)
         self.description = description
@@ -76,9 +71,7 @@ class DataSlice:
     @classmethod
     def _read(cls, source, n_examples: int | None, description: str | None) -> DataSlice:
         if n_examples is not None and (not isinstance(n_examples, int) or n_examples < 1):
-            raise ValueError(
-                f"`n_examples` must be a positive integer or None; got {n_examples!r}."
-            )
+            raise ValueError(f"`n_examples` must be a positive integer or None; got {n_examples!r}.")
         if isinstance(source, DataSlice):
             if n_examples is None and description is None:
                 return source

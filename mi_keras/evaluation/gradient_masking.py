@@ -180,24 +180,18 @@ class GradientMaskingChecker:
             curve = sorted((r.eps, r.robust_accuracy) for r in same)
             for (eps_a, acc_a), (eps_b, acc_b) in zip(curve, curve[1:], strict=False):
                 if acc_b > acc_a + self.tolerance:
-                    violations.append(
-                        {"attack": same[0].name, "eps": [eps_a, eps_b], "accuracy": [acc_a, acc_b]}
-                    )
+                    violations.append({"attack": same[0].name, "eps": [eps_a, eps_b], "accuracy": [acc_a, acc_b]})
         message = (
             "every attack's accuracy falls (or stays) as eps grows"
             if not violations
             else "accuracy rises with eps for "
             + ", ".join(f"{v['attack']} ({v['eps'][0]:g} -> {v['eps'][1]:g})" for v in violations)
         )
-        return _result(
-            MaskingCheck.DECREASES_WITH_EPS, not violations, message, {"violations": violations}
-        )
+        return _result(MaskingCheck.DECREASES_WITH_EPS, not violations, message, {"violations": violations})
 
     def _near_zero_at_large_eps(self, context) -> MaskingCheckResult:
         large_eps = self.large_eps or context.default_large_eps()
-        accuracy = context.accuracy(
-            context.robust(_pgd(large_eps, 20, 1, context.threat_model), "large_eps")
-        )
+        accuracy = context.accuracy(context.robust(_pgd(large_eps, 20, 1, context.threat_model), "large_eps"))
         message = (
             f"PGD-20 at eps {large_eps:g} leaves {100 * accuracy:.1f}% accuracy "
             f"(allowed {100 * self.large_eps_max_accuracy:.1f}%)"
@@ -232,14 +226,9 @@ class GradientMaskingChecker:
         if not comparisons:
             return _skipped(
                 MaskingCheck.BLACK_BOX_NOT_STRONGER,
-                "no black-box result to compare (Square queries set to 0, and no Square or "
-                "transfer attack evaluated)",
+                "no black-box result to compare (Square queries set to 0, and no Square or transfer attack evaluated)",
             )
-        beaten = [
-            c
-            for c in comparisons
-            if c["black_box_accuracy"] < c["white_box_accuracy"] - self.tolerance
-        ]
+        beaten = [c for c in comparisons if c["black_box_accuracy"] < c["white_box_accuracy"] - self.tolerance]
         message = (
             "no black-box attack beats the best white-box attack"
             if not beaten
@@ -250,15 +239,11 @@ class GradientMaskingChecker:
                 for c in beaten
             )
         )
-        return _result(
-            MaskingCheck.BLACK_BOX_NOT_STRONGER, not beaten, message, {"comparisons": comparisons}
-        )
+        return _result(MaskingCheck.BLACK_BOX_NOT_STRONGER, not beaten, message, {"comparisons": comparisons})
 
     def _own_square_comparison(self, context):
         eps = context.check_eps
-        already_evaluated = any(
-            r.attack == AttackSpec.SQUARE.value and np.isclose(r.eps, eps) for r in context.results
-        )
+        already_evaluated = any(r.attack == AttackSpec.SQUARE.value and np.isclose(r.eps, eps) for r in context.results)
         if self.square_queries == 0 or already_evaluated:
             return None
         square = Square(eps, threat_model=context.threat_model, queries=self.square_queries)
@@ -280,12 +265,8 @@ class GradientMaskingChecker:
     def _more_steps_not_weaker(self, context) -> MaskingCheckResult:
         short_steps, long_steps = self.steps
         eps = context.check_eps
-        short = context.accuracy(
-            context.robust(_pgd(eps, short_steps, 1, context.threat_model), "pgd_short")
-        )
-        long = context.accuracy(
-            context.robust(_pgd(eps, long_steps, 1, context.threat_model), "pgd_long")
-        )
+        short = context.accuracy(context.robust(_pgd(eps, short_steps, 1, context.threat_model), "pgd_short"))
+        long = context.accuracy(context.robust(_pgd(eps, long_steps, 1, context.threat_model), "pgd_long"))
         pairs = [_pair(eps, f"PGD-{short_steps}", f"PGD-{long_steps}", [short, long], context.n)]
         fewer, more = AttackSpec.PGD20, AttackSpec.PGD40
         if {fewer, more} <= {r.spec for r in context.results}:
@@ -301,21 +282,15 @@ class GradientMaskingChecker:
         eps = context.check_eps
         steps = self.steps[0]
         # The same stream gives both runs the same first start: restarts can only add strength.
-        single = context.accuracy(
-            context.robust(_pgd(eps, steps, 1, context.threat_model), "pgd_short")
-        )
-        several = context.accuracy(
-            context.robust(_pgd(eps, steps, self.restarts, context.threat_model), "pgd_short")
-        )
+        single = context.accuracy(context.robust(_pgd(eps, steps, 1, context.threat_model), "pgd_short"))
+        several = context.accuracy(context.robust(_pgd(eps, steps, self.restarts, context.threat_model), "pgd_short"))
         pairs = [_pair(eps, f"PGD-{steps}", f"PGD-{steps} x{self.restarts}", [single, several], context.n)]
         return self._monotone(MaskingCheck.MORE_RESTARTS_NOT_WEAKER, pairs)
 
     def _monotone(self, check: MaskingCheck, pairs: list[dict]) -> MaskingCheckResult:
         worse = [p for p in pairs if p["accuracy"][1] > p["accuracy"][0] + self.tolerance]
         if worse:
-            message = "the stronger attack leaves MORE accuracy: " + "; ".join(
-                map(_describe_pair, worse)
-            )
+            message = "the stronger attack leaves MORE accuracy: " + "; ".join(map(_describe_pair, worse))
         else:
             message = "; ".join(map(_describe_pair, pairs))
         return _result(check, not worse, message, {"pairs": pairs})
@@ -377,9 +352,7 @@ class _Context:
         ]
         if not candidates:
             return None
-        scored = [
-            (name, self.accuracy(mask[: self.n] if subset else mask)) for name, mask in candidates
-        ]
+        scored = [(name, self.accuracy(mask[: self.n] if subset else mask)) for name, mask in candidates]
         return min(scored, key=lambda item: item[1])
 
     def default_large_eps(self) -> float:
@@ -407,9 +380,7 @@ class _Context:
         margins, ces = [], []
         for begin in range(0, self.n, self.runner.batch_size):
             stop = begin + self.runner.batch_size
-            margin_max, ce_max = magnitudes(
-                tf.constant(self.x[begin:stop]), tf.constant(self.y[begin:stop])
-            )
+            margin_max, ce_max = magnitudes(tf.constant(self.x[begin:stop]), tf.constant(self.y[begin:stop]))
             margins.append(margin_max.numpy())
             ces.append(ce_max.numpy())
         return np.concatenate(margins), np.concatenate(ces)
@@ -421,10 +392,7 @@ def _largest_entry(gradient: tf.Tensor) -> tf.Tensor:
 
 def _describe_pair(pair: dict) -> str:
     fewer, more = pair["accuracy"]
-    return (
-        f"{pair['more']} {100 * more:.1f}% vs {pair['fewer']} {100 * fewer:.1f}% "
-        f"at eps {pair['eps']:g}"
-    )
+    return f"{pair['more']} {100 * more:.1f}% vs {pair['fewer']} {100 * fewer:.1f}% at eps {pair['eps']:g}"
 
 
 def _pgd(eps: float, steps: int, restarts: int, threat_model: ThreatModel) -> PGD:
@@ -438,9 +406,7 @@ def _pgd(eps: float, steps: int, restarts: int, threat_model: ThreatModel) -> PG
     )
 
 
-def _comparison(
-    black_box, eps, black_box_accuracy, white_box, white_box_accuracy, n_examples
-) -> dict:
+def _comparison(black_box, eps, black_box_accuracy, white_box, white_box_accuracy, n_examples) -> dict:
     return {
         "black_box": black_box,
         "eps": float(eps),

@@ -89,19 +89,14 @@ class LoadedClassifier:
             return cls._load_saved_model(path, output_key, input_key, signature)
         if path.endswith(".keras") and os.path.isfile(path):
             return cls(keras.models.load_model(path), ModelKind.KERAS_FILE, path)
-        raise ValueError(
-            "`model_or_path` must be an existing `.keras` file or SavedModel directory; "
-            f"got {path!r}."
-        )
+        raise ValueError(f"`model_or_path` must be an existing `.keras` file or SavedModel directory; got {path!r}.")
 
     @classmethod
     def _load_saved_model(cls, path, output_key, input_key, signature_name):
         loaded = tf.saved_model.load(path)
         if signature_name not in loaded.signatures:
             available = ", ".join(sorted(loaded.signatures)) or "none"
-            raise ValueError(
-                f"SavedModel {path!r} has no signature {signature_name!r}; available: {available}."
-            )
+            raise ValueError(f"SavedModel {path!r} has no signature {signature_name!r}; available: {available}.")
         signature = loaded.signatures[signature_name]
         inputs = sorted(signature.structured_input_signature[1])
         outputs = sorted(signature.structured_outputs)
@@ -145,8 +140,7 @@ def _pick_key(argument, value, available, default, path):
     if value is not None:
         if value not in available:
             raise ValueError(
-                f"`{argument}` {value!r} is not in the signature of {path!r}; "
-                f"available: {', '.join(available)}."
+                f"`{argument}` {value!r} is not in the signature of {path!r}; available: {', '.join(available)}."
             )
         return value
     if len(available) == 1:

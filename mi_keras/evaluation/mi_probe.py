@@ -130,9 +130,7 @@ class MIProbe:
                 progbar.add(end - begin)
         return {key: np.concatenate(parts) for key, parts in columns.items()}
 
-    def run(
-        self, data, n_examples: int | None = None, description: str | None = None
-    ) -> dict[str, Any]:
+    def run(self, data, n_examples: int | None = None, description: str | None = None) -> dict[str, Any]:
         """The JSON-ready summary: per group, the count and mean / std of each measurement."""
         data = DataSlice.from_source(data, n_examples, description, minimum_examples=2)
         return self.summarize(self.measure(data), data)
@@ -195,9 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", required=True, help="a .keras file or a SavedModel directory")
     parser.add_argument("--natural-estimator", required=True, help="the natural MI estimator (.keras)")
-    parser.add_argument(
-        "--adversarial-estimator", required=True, help="the adversarial MI estimator (.keras)"
-    )
+    parser.add_argument("--adversarial-estimator", required=True, help="the adversarial MI estimator (.keras)")
     add_data_arguments(parser)
     parser.add_argument(
         "--attack",
@@ -221,10 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             args.eps, args.threat_model, seed=args.seed, batch_size=args.batch_size
         )
         data = load_data(args)
-        estimators = [
-            keras.saving.load_model(path)
-            for path in (args.natural_estimator, args.adversarial_estimator)
-        ]
+        estimators = [keras.saving.load_model(path) for path in (args.natural_estimator, args.adversarial_estimator)]
         classifier = LoadedClassifier.load(args.model)
     except ValueError as error:
         parser.error(str(error))

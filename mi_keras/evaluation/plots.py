@@ -24,9 +24,7 @@ def plot_accuracy_vs_eps(report: RobustnessReport, path: str | os.PathLike) -> N
     for attack in report.attacks:
         results = [report.result(attack, eps) for eps in eps_values]
         accuracies = [100 * result.robust_accuracy for result in results]
-        axes.plot(
-            [0.0, *eps_values], [100 * report.clean_accuracy, *accuracies], marker="o", label=results[0].name
-        )
+        axes.plot([0.0, *eps_values], [100 * report.clean_accuracy, *accuracies], marker="o", label=results[0].name)
     ensemble = {round(entry.eps, 12): entry.robust_accuracy for entry in report.ensemble}
     axes.plot(
         [0.0, *eps_values],
@@ -68,11 +66,7 @@ def plot_examples(report: RobustnessReport, path: str | os.PathLike) -> None:
             else:
                 axes.imshow(image)
             wrong = predictions[column] != labels[column]
-            title = (
-                f"y {labels[column]}, pred {predictions[column]}"
-                if row == 0
-                else f"pred {predictions[column]}"
-            )
+            title = f"y {labels[column]}, pred {predictions[column]}" if row == 0 else f"pred {predictions[column]}"
             axes.set_title(title, fontsize=7, color="red" if wrong else "black")
             axes.set_xticks([])
             axes.set_yticks([])

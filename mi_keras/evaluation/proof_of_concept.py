@@ -84,9 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", required=True, help="a mi_keras.data.load_dataset spec")
     parser.add_argument("--data-dir", help="tensorflow_datasets folder or base of file specs")
     parser.add_argument("--architecture", default="resnet18", help="a zoo name (default resnet18)")
-    parser.add_argument(
-        "--option", action="append", default=[], help="architecture option KEY=VALUE (repeat)"
-    )
+    parser.add_argument("--option", action="append", default=[], help="architecture option KEY=VALUE (repeat)")
     parser.add_argument("--train-take", type=int, help="training examples used (default all)")
     parser.add_argument("--epochs", type=int, default=30, help="classifier epochs")
     parser.add_argument("--learning-rate", type=float, default=0.01, help="classifier SGD rate")
@@ -96,9 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--n-examples", type=int, default=1000, help="test examples probed")
     parser.add_argument("--eps", type=float, default=8 / 255, help="attack radius (L-inf)")
-    parser.add_argument(
-        "--attacks", default="pgd10,pgd40,fwa10,fwa40,autoattack", help="comma-separated specs"
-    )
+    parser.add_argument("--attacks", default="pgd10,pgd40,fwa10,fwa40,autoattack", help="comma-separated specs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="output directory")
     return parser
@@ -131,9 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             for spec in parse_attack_list(args.attacks)
         ]
         common = {"data_dir": args.data_dir, "batch_size": args.batch_size}
-        train, info = load_dataset(
-            args.dataset, "train", take=args.train_take, seed=args.seed, **common
-        )
+        train, info = load_dataset(args.dataset, "train", take=args.train_take, seed=args.seed, **common)
         test, _ = load_dataset(args.dataset, "test", take=args.n_examples, **common)
     except ValueError as error:
         parser.error(str(error))

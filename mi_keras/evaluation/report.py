@@ -303,18 +303,10 @@ def validate_report(payload: dict[str, Any]) -> None:
     """Raises ValueError naming the first field that breaks the schema (`report_schema`)."""
     _validate(payload, report_schema(), "report")
     if payload["schema_version"] != SCHEMA_VERSION:
-        raise ValueError(
-            f"report.schema_version must be {SCHEMA_VERSION}; got {payload['schema_version']}."
-        )
+        raise ValueError(f"report.schema_version must be {SCHEMA_VERSION}; got {payload['schema_version']}.")
     fractions = [("clean_accuracy", payload["clean_accuracy"])]
-    fractions += [
-        (f"results[{i}].robust_accuracy", r["robust_accuracy"])
-        for i, r in enumerate(payload["results"])
-    ]
-    fractions += [
-        (f"ensemble[{i}].robust_accuracy", e["robust_accuracy"])
-        for i, e in enumerate(payload["ensemble"])
-    ]
+    fractions += [(f"results[{i}].robust_accuracy", r["robust_accuracy"]) for i, r in enumerate(payload["results"])]
+    fractions += [(f"ensemble[{i}].robust_accuracy", e["robust_accuracy"]) for i, e in enumerate(payload["ensemble"])]
     for field, value in fractions:
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"report.{field} must be a fraction in [0, 1]; got {value}.")
@@ -322,8 +314,7 @@ def validate_report(payload: dict[str, Any]) -> None:
     for index, check in enumerate(payload["masking_checks"]):
         if check["status"] not in statuses:
             raise ValueError(
-                f"report.masking_checks[{index}].status must be one of {sorted(statuses)}; "
-                f"got {check['status']!r}."
+                f"report.masking_checks[{index}].status must be one of {sorted(statuses)}; got {check['status']!r}."
             )
     failed = any(check["status"] == CheckStatus.FAILED.value for check in payload["masking_checks"])
     if payload["masking_passed"] == failed:
@@ -359,9 +350,7 @@ def _validate(value, schema, path: str) -> None:
             raise ValueError(f"{path} must be an object; got {type(value).__name__}.")
         missing, extra = set(schema) - set(value), set(value) - set(schema)
         if missing or extra:
-            raise ValueError(
-                f"{path} has missing keys {sorted(missing)} and unknown keys {sorted(extra)}."
-            )
+            raise ValueError(f"{path} has missing keys {sorted(missing)} and unknown keys {sorted(extra)}.")
         for key, subschema in schema.items():
             _validate(value[key], subschema, f"{path}.{key}")
     elif isinstance(schema, list):

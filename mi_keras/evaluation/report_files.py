@@ -72,13 +72,11 @@ def _markdown_lines(report: RobustnessReport) -> list[str]:
         f"# Robustness report: {report.model['name']}",
         "",
         f"- Model: `{report.model['source']}` ({report.model['kind']})",
-        f"- Data: {data['description']}; {data['n_examples']} examples; "
-        f"sha256 `{data['sha256'][:16]}`",
+        f"- Data: {data['description']}; {data['n_examples']} examples; sha256 `{data['sha256'][:16]}`",
         f"- Threat model: {report.threat_model}; seed {report.seed}; "
         f"batch size {report.batch_size}; "
         f"PGD restarts {report.restarts}",
-        f"- Clean accuracy: {_percent(report.clean_accuracy)}% "
-        f"({report.n_clean_correct}/{data['n_examples']})",
+        f"- Clean accuracy: {_percent(report.clean_accuracy)}% ({report.n_clean_correct}/{data['n_examples']})",
         "",
     ]
     lines += _masking_warning_lines(report)
@@ -108,8 +106,7 @@ def _markdown_lines(report: RobustnessReport) -> list[str]:
     for result in breakdowns:
         steps = result.details["robust_accuracy_after"].items()
         lines.append(
-            f"- eps {result.eps:g}: "
-            + " -> ".join(f"{name} {_percent(accuracy)}" for name, accuracy in steps)
+            f"- eps {result.eps:g}: " + " -> ".join(f"{name} {_percent(accuracy)}" for name, accuracy in steps)
         )
     lines += ["", "## Gradient-masking checks", ""]
     for check in report.masking_checks:
@@ -126,10 +123,7 @@ def _markdown_lines(report: RobustnessReport) -> list[str]:
         "",
     ]
     configs = {r.name: r.config for r in report.results if r.eps == max(report.eps)}
-    lines += [
-        f"- {name}: `{json.dumps(json_ready(config), sort_keys=True)}`"
-        for name, config in configs.items()
-    ]
+    lines += [f"- {name}: `{json.dumps(json_ready(config), sort_keys=True)}`" for name, config in configs.items()]
     lines += [
         "",
         "Versions: " + ", ".join(f"{key} {value}" for key, value in report.versions.items()),

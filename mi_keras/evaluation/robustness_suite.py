@@ -75,12 +75,8 @@ class RobustnessSuite:
         progress: bool = True,
     ):
         eps_values = [eps] if isinstance(eps, (int, float)) else list(eps)
-        if not eps_values or any(
-            not isinstance(value, (int, float)) or value <= 0 for value in eps_values
-        ):
-            raise ValueError(
-                f"`eps` must be a positive number or a non-empty list of them; got {eps!r}."
-            )
+        if not eps_values or any(not isinstance(value, (int, float)) or value <= 0 for value in eps_values):
+            raise ValueError(f"`eps` must be a positive number or a non-empty list of them; got {eps!r}.")
         self.eps = sorted({float(value) for value in eps_values})
         self.threat_model = ThreatModel.parse(threat_model, "threat_model")
         if self.threat_model == ThreatModel.WASSERSTEIN:
@@ -88,16 +84,10 @@ class RobustnessSuite:
                 "A suite is L-inf or L2; FWA's Wasserstein ball runs inside an L-inf suite, "
                 "as in the paper (threat_model='Linf', attacks=['fwa40'])."
             )
-        self.attacks = (
-            parse_attack_list(attacks)
-            if attacks is not None
-            else default_attacks(self.threat_model)
-        )
+        self.attacks = parse_attack_list(attacks) if attacks is not None else default_attacks(self.threat_model)
         self.transfer_attack = AttackSpec.parse(transfer_attack, "transfer_attack")
         if self.transfer_attack == AttackSpec.TRANSFER:
-            raise ValueError(
-                "`transfer_attack` must be the attack run on the surrogate, not 'transfer'."
-            )
+            raise ValueError("`transfer_attack` must be the attack run on the surrogate, not 'transfer'.")
         if AttackSpec.TRANSFER in self.attacks and surrogate is None:
             raise ValueError("The 'transfer' attack needs a `surrogate` model or path to craft on.")
         for spec in self.attacks:
@@ -110,9 +100,7 @@ class RobustnessSuite:
         self.seed = seed
         self.restarts = restarts
         self.surrogate = surrogate
-        self.masking_checker = (
-            (masking_checker or GradientMaskingChecker()) if masking_checks else None
-        )
+        self.masking_checker = (masking_checker or GradientMaskingChecker()) if masking_checks else None
         self.keep_examples = keep_examples
         self.output_key = output_key
         self.input_key = input_key
@@ -133,9 +121,7 @@ class RobustnessSuite:
         started = time.perf_counter()
         classifier = LoadedClassifier.load(model_or_path, self.output_key, self.input_key)
         data = DataSlice.from_source(data, n_examples, description)
-        runner = AttackRunner(
-            classifier, self.batch_size, self.seed, self.jit_compile, self.progress
-        )
+        runner = AttackRunner(classifier, self.batch_size, self.seed, self.jit_compile, self.progress)
         clean_started = time.perf_counter()
         clean_predictions = runner.predict(data.x)
         clean_correct = clean_predictions == data.y
@@ -147,9 +133,7 @@ class RobustnessSuite:
         masking_started = time.perf_counter()
         checks = []
         if self.masking_checker is not None:
-            checks = self.masking_checker.run(
-                runner, data, clean_correct, self.threat_model, results, masks
-            )
+            checks = self.masking_checker.run(runner, data, clean_correct, self.threat_model, results, masks)
         masking_seconds = time.perf_counter() - masking_started
         for check in checks:
             if check.failed:
@@ -183,15 +167,11 @@ class RobustnessSuite:
 
     def _attack_all(self, runner, data, clean_correct):
         """Every attack at every eps: the results, the robust masks and the example images."""
-        surrogate = (
-            LoadedClassifier.load(self.surrogate) if AttackSpec.TRANSFER in self.attacks else None
-        )
+        surrogate = LoadedClassifier.load(self.surrogate) if AttackSpec.TRANSFER in self.attacks else None
         results, masks, examples = [], {}, {}
         for eps in self.eps:
             for spec in self.attacks:
-                result, robust, outcome = self._run(
-                    runner, spec, eps, data, clean_correct, surrogate
-                )
+                result, robust, outcome = self._run(runner, spec, eps, data, clean_correct, surrogate)
                 results.append(result)
                 masks[(spec, eps)] = robust
                 if eps == self.eps[-1] and self.keep_examples:
@@ -201,11 +181,7 @@ class RobustnessSuite:
     def _run(self, runner, spec, eps, data, clean_correct, surrogate):
         crafted = self.transfer_attack if spec == AttackSpec.TRANSFER else spec
         attack = crafted.build(eps, self.threat_model, self.restarts, self.seed, self.batch_size)
-        name = (
-            spec.display_name
-            if spec != AttackSpec.TRANSFER
-            else f"Transfer ({crafted.display_name})"
-        )
+        name = spec.display_name if spec != AttackSpec.TRANSFER else f"Transfer ({crafted.display_name})"
         outcome = runner.run(
             attack,
             data.x,

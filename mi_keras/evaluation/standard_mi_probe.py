@@ -59,9 +59,7 @@ class StandardMIProbe:
         progress: show the attacks' progress bars.
     """
 
-    def __init__(
-        self, classifier, estimator, batch_size: int = 256, seed: int = 0, progress: bool = False
-    ):
+    def __init__(self, classifier, estimator, batch_size: int = 256, seed: int = 0, progress: bool = False):
         self.classifier = classifier
         self.estimator = estimator
         self.batch_size = scoring_batch_size(batch_size)
@@ -76,21 +74,15 @@ class StandardMIProbe:
         return {
             "mi_natural": self.estimator.score(features, logits, training=False),
             "mi_adversarial": self.estimator.score(features_adv, logits_adv, training=False),
-            "mi_natural_to_adversarial": self.estimator.score(
-                features, logits_adv, training=False
-            ),
+            "mi_natural_to_adversarial": self.estimator.score(features, logits_adv, training=False),
         }
 
     def measure(self, attack: Attack, data: DataSlice) -> dict[str, np.ndarray]:
         """Per-sample arrays of the three measurements and ``correct_adversarial``."""
-        outcome = self.runner.run(
-            attack, data.x, data.y, stream=f"standard_mi/{attack.name}", keep_examples=len(data)
-        )
+        outcome = self.runner.run(attack, data.x, data.y, stream=f"standard_mi/{attack.name}", keep_examples=len(data))
         columns: dict[str, list[np.ndarray]] = {}
         for begin, end in batch_bounds(len(data), self.batch_size):
-            values = self._step(
-                tf.constant(data.x[begin:end]), tf.constant(outcome.examples[begin:end])
-            )
+            values = self._step(tf.constant(data.x[begin:end]), tf.constant(outcome.examples[begin:end]))
             for key, value in values.items():
                 columns.setdefault(key, []).append(value.numpy())
         return {
@@ -98,20 +90,14 @@ class StandardMIProbe:
             "correct_adversarial": outcome.correct,
         }
 
-    def run(
-        self, attacks: Sequence[Attack], data, n_examples: int | None = None
-    ) -> dict[str, Any]:
+    def run(self, attacks: Sequence[Attack], data, n_examples: int | None = None) -> dict[str, Any]:
         """The JSON-ready summary: raw and offset means per attack and measurement."""
         data = DataSlice.from_source(data, n_examples, minimum_examples=2)
         if not attacks:
             raise ValueError("`attacks` names no attack.")
         clean_correct = self.runner.predict(data.x) == data.y
         per_attack = {attack.name: (attack, self.measure(attack, data)) for attack in attacks}
-        offset = min(
-            float(values[name].min())
-            for _, values in per_attack.values()
-            for name in STANDARD_MEASUREMENTS
-        )
+        offset = min(float(values[name].min()) for _, values in per_attack.values() for name in STANDARD_MEASUREMENTS)
         rows = []
         for name, (attack, values) in per_attack.items():
             raw = {key: float(values[key].mean()) for key in STANDARD_MEASUREMENTS}
@@ -119,9 +105,7 @@ class StandardMIProbe:
                 {
                     "name": name,
                     "config": attack.get_config(),
-                    "robust_accuracy": float(
-                        np.mean(clean_correct & values["correct_adversarial"])
-                    ),
+                    "robust_accuracy": float(np.mean(clean_correct & values["correct_adversarial"])),
                     "raw": raw,
                     "offset": {key: value - offset for key, value in raw.items()},
                 }
@@ -150,9 +134,7 @@ class StandardMIProbe:
         ]
         for row in summary["attacks"]:
             cells = [f"{row['offset'][key]:.3f} ({row['raw'][key]:.3f})" for key in labels]
-            lines.append(
-                f"| {row['name']} | {100 * row['robust_accuracy']:.2f} | " + " | ".join(cells) + " |"
-            )
+            lines.append(f"| {row['name']} | {100 * row['robust_accuracy']:.2f} | " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
 
     @staticmethod
@@ -161,9 +143,7 @@ class StandardMIProbe:
         from mi_keras.evaluation.plots import plot_standard_mi_radar
 
         os.makedirs(directory, exist_ok=True)
-        paths = {
-            name: os.path.join(directory, f"standard_mi.{name}") for name in ("json", "md", "png")
-        }
+        paths = {name: os.path.join(directory, f"standard_mi.{name}") for name in ("json", "md", "png")}
         with open(paths["json"], "w") as file:
             json.dump(summary, file, indent=2, allow_nan=False)
         with open(paths["md"], "w") as file:

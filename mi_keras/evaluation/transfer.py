@@ -63,9 +63,7 @@ def evaluate_transfer(
     data = DataSlice.from_source(data, n_examples, description)
     runner = AttackRunner(target, batch_size=batch_size, seed=seed, progress=progress)
     target_clean = runner.predict(data.x) == data.y
-    surrogate_clean = (
-        AttackRunner(surrogate, batch_size=batch_size, progress=False).predict(data.x) == data.y
-    )
+    surrogate_clean = AttackRunner(surrogate, batch_size=batch_size, progress=False).predict(data.x) == data.y
     outcome = runner.run(
         attack,
         data.x,
@@ -89,9 +87,7 @@ def evaluate_transfer(
         "target_clean_accuracy": float(np.mean(target_clean)),
         "surrogate_robust_accuracy": float(np.mean(surrogate_robust)),
         "target_robust_accuracy": float(np.mean(target_robust)),
-        "transfer_rate": (
-            float(transferred.sum() / fooled_surrogate.sum()) if fooled_surrogate.any() else None
-        ),
+        "transfer_rate": (float(transferred.sum() / fooled_surrogate.sum()) if fooled_surrogate.any() else None),
         "n_fooled_surrogate": int(fooled_surrogate.sum()),
         "seconds": outcome.seconds,
     }

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from mi_keras.objectives import cross_entropy, kl_divergence
 from mi_keras.enums import BaseLoss
+from mi_keras.objectives import cross_entropy, kl_divergence
 
 
 def trades_loss(clean_logits, adversarial_logits, labels, beta: float) -> tf.Tensor:
     """TRADES (Zhang et al., 2019): ``CE(h(x), y) + beta * KL(h(x) || h(x_adv))`` per sample."""
     clean_probabilities = tf.nn.softmax(clean_logits)
-    return cross_entropy(clean_logits, labels) + beta * kl_divergence(
-        adversarial_logits, clean_probabilities
-    )
+    return cross_entropy(clean_logits, labels) + beta * kl_divergence(adversarial_logits, clean_probabilities)
 
 
 def mart_loss(clean_logits, adversarial_logits, labels, beta: float) -> tf.Tensor:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from mi_keras.distribution import global_sum
 from mi_keras.enums import EstimatorObjective
 from mi_keras.losses.batch_statistics import batch_cosine, masked_count, masked_mean
-from mi_keras.distribution import global_sum
 from mi_keras.mi.mi_terms import MITerms
 
 # The official code's weights (train_MI_estimator.py); the paper never states them.
@@ -41,9 +41,19 @@ def contrastive_objectives(mi: MITerms, masks: dict[str, tf.Tensor]) -> tuple[tf
     def per_correct(values, mask):
         return tf.math.divide_no_nan(global_sum(tf.reduce_sum(values * mask)), correct_count)
 
-    natural_robust = _if_any(robust, COSINE_WEIGHT * tf.abs(1.0 - batch_cosine(d_n_clean * robust, d_n_adv * robust)) + per_correct(d_n_clean, robust))
-    natural_fooled = _if_any(fooled, COSINE_WEIGHT * tf.abs(batch_cosine(d_n_clean * fooled, d_n_adv * fooled)) + per_correct(d_n_clean, fooled))
-    adversarial_fooled = _if_any(fooled, COSINE_WEIGHT * tf.abs(batch_cosine(d_a_adv * fooled, d_a_clean * fooled)) + masked_mean(d_a_adv, fooled))
+    natural_robust = _if_any(
+        robust,
+        COSINE_WEIGHT * tf.abs(1.0 - batch_cosine(d_n_clean * robust, d_n_adv * robust))
+        + per_correct(d_n_clean, robust),
+    )
+    natural_fooled = _if_any(
+        fooled,
+        COSINE_WEIGHT * tf.abs(batch_cosine(d_n_clean * fooled, d_n_adv * fooled)) + per_correct(d_n_clean, fooled),
+    )
+    adversarial_fooled = _if_any(
+        fooled,
+        COSINE_WEIGHT * tf.abs(batch_cosine(d_a_adv * fooled, d_a_clean * fooled)) + masked_mean(d_a_adv, fooled),
+    )
     adversarial_robust = _if_any(
         robust,
         ROBUST_COSINE_WEIGHT * tf.abs(1.0 - batch_cosine(d_a_clean * robust, d_a_adv * robust))
@@ -51,8 +61,16 @@ def contrastive_objectives(mi: MITerms, masks: dict[str, tf.Tensor]) -> tuple[tf
     )
     any_correct = correct_count > 0
     batch = global_sum(tf.cast(tf.shape(d_n_clean)[0], tf.float32))
-    natural = tf.where(any_correct, FOOLED_WEIGHT * natural_fooled + ROBUST_WEIGHT * natural_robust, global_sum(tf.reduce_sum(d_n_clean)) / batch)
-    adversarial = tf.where(any_correct, FOOLED_WEIGHT * adversarial_fooled + ROBUST_WEIGHT * adversarial_robust, global_sum(tf.reduce_sum(d_a_adv)) / batch)
+    natural = tf.where(
+        any_correct,
+        FOOLED_WEIGHT * natural_fooled + ROBUST_WEIGHT * natural_robust,
+        global_sum(tf.reduce_sum(d_n_clean)) / batch,
+    )
+    adversarial = tf.where(
+        any_correct,
+        FOOLED_WEIGHT * adversarial_fooled + ROBUST_WEIGHT * adversarial_robust,
+        global_sum(tf.reduce_sum(d_a_adv)) / batch,
+    )
     return natural, adversarial
 
 

@@ -7,3 +7,16 @@ from mi_keras.mi.initializers import IdentityUniform
 from mi_keras.mi.local_encoder import LocalEncoder
 from mi_keras.mi.mi_estimator import MIEstimator
 from mi_keras.mi.mi_terms import MITerms, mi_terms, pattern_features, score_against
+
+__all__ = [
+    "bounds",
+    "default_units",
+    "GlobalNetwork",
+    "IdentityUniform",
+    "LocalEncoder",
+    "mi_terms",
+    "MIEstimator",
+    "MITerms",
+    "pattern_features",
+    "score_against",
+]

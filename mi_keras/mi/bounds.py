@@ -46,9 +46,7 @@ def pairwise_scores(global_features: tf.Tensor, local_features: tf.Tensor) -> tf
     return tf.einsum("rd,cpd->rcp", global_features, local_features)
 
 
-def bound_from_scores(
-    scores: tf.Tensor, positive_index: tf.Tensor, bound: Bound, dv_variant: DVVariant
-) -> tf.Tensor:
+def bound_from_scores(scores: tf.Tensor, positive_index: tf.Tensor, bound: Bound, dv_variant: DVVariant) -> tf.Tensor:
     """The per-row MI estimate ``[rows]`` from critic values ``[rows, columns, positions]``."""
     columns = tf.shape(scores)[1]
     positive_mask = tf.one_hot(positive_index, columns, dtype=scores.dtype)[:, :, None]
@@ -104,9 +102,7 @@ def per_sample_mi(
     if positive_index is None:
         positive_index = tf.range(rows)
     if chunk_size is None:
-        return bound_from_scores(
-            pairwise_scores(global_features, local_features), positive_index, bound, dv_variant
-        )
+        return bound_from_scores(pairwise_scores(global_features, local_features), positive_index, bound, dv_variant)
     return _chunked(global_features, local_features, positive_index, bound, dv_variant, chunk_size)
 
 

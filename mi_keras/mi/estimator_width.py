@@ -60,9 +60,7 @@ def default_units(classifier: keras.Model, input_shape: Sequence[int]) -> int:
     image = tf.TensorSpec((1, *input_shape), tf.float32)
     classifier_flops = forward_flops(lambda x: classifier(x, training=False), image)
     if classifier_flops <= 0:
-        raise ValueError(
-            "Could not count the classifier's floating-point operations; pass `units` explicitly."
-        )
+        raise ValueError("Could not count the classifier's floating-point operations; pass `units` explicitly.")
     num_classes = int(classifier.compute_output_shape((1, *input_shape))[-1])
     logits = tf.TensorSpec((1, num_classes), tf.float32)
     chosen = CANDIDATE_UNITS[0]

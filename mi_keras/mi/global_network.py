@@ -34,9 +34,7 @@ class GlobalNetwork(keras.layers.Layer):
         self.dense_0 = keras.layers.Dense(units, use_bias=False, name="dense_0")
         self.norm = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="norm")
         self.dense_1 = keras.layers.Dense(units, name="dense_1")
-        self.shortcut = keras.layers.Dense(
-            units, use_bias=False, kernel_initializer=IdentityUniform(), name="shortcut"
-        )
+        self.shortcut = keras.layers.Dense(units, use_bias=False, kernel_initializer=IdentityUniform(), name="shortcut")
         self.layer_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="layer_norm")
 
     def build(self, input_shape):

@@ -79,7 +79,9 @@ class AdversarialModel(keras.Model):
         super().__init__(**kwargs)
         self.classifier = deserialize_if_config(classifier)
         if not isinstance(self.classifier, keras.Model):
-            raise ValueError(f"`classifier` must be a keras.Model returning logits; got {type(self.classifier).__name__}.")
+            raise ValueError(
+                f"`classifier` must be a keras.Model returning logits; got {type(self.classifier).__name__}."
+            )
         self.attack = as_attack(attack, "attack")
         self.eval_attack = as_attack(eval_attack, "eval_attack") if eval_attack is not None else self.attack
         self.base_loss = BaseLoss.parse(base_loss, "base_loss")
@@ -196,7 +198,10 @@ class AdversarialModel(keras.Model):
         x_adv = self.eval_attack(self.classifier, x, y)
         self.clean_accuracy.update_state(y, logits_of(self.classifier, x, training=False))
         self.adversarial_accuracy.update_state(y, logits_of(self.classifier, x_adv, training=False))
-        return {"clean_accuracy": self.clean_accuracy.result(), "adversarial_accuracy": self.adversarial_accuracy.result()}
+        return {
+            "clean_accuracy": self.clean_accuracy.result(),
+            "adversarial_accuracy": self.adversarial_accuracy.result(),
+        }
 
     def _update_metrics(self, values, y, clean_logits, adversarial_logits):
         for name, value in values.items():
@@ -223,7 +228,9 @@ class AdversarialModel(keras.Model):
             "attack": keras.saving.serialize_keras_object(self.attack),
             "base_loss": self.base_loss.value,
             "beta": self.beta,
-            "eval_attack": keras.saving.serialize_keras_object(self.eval_attack) if self.eval_attack is not self.attack else None,
+            "eval_attack": keras.saving.serialize_keras_object(self.eval_attack)
+            if self.eval_attack is not self.attack
+            else None,
             "recompute_clean": self.recompute_clean,
             "seed": self.seed,
         }

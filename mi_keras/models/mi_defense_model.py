@@ -83,7 +83,9 @@ class MIDefenseModel(AdversarialModel):
         seed: int | None = None,
         **kwargs,
     ):
-        super().__init__(classifier, attack, base_loss=base_loss, beta=beta, eval_attack=eval_attack, seed=seed, **kwargs)
+        super().__init__(
+            classifier, attack, base_loss=base_loss, beta=beta, eval_attack=eval_attack, seed=seed, **kwargs
+        )
         self.natural_estimator = as_estimator(natural_estimator, "natural_estimator")
         self.adversarial_estimator = as_estimator(adversarial_estimator, "adversarial_estimator")
         for estimator in (self.natural_estimator, self.adversarial_estimator):
@@ -121,9 +123,13 @@ class MIDefenseModel(AdversarialModel):
     def _gradient_free_inputs(self, x, x_adv):
         batch = tf.shape(x)[0]
         tf.debugging.assert_greater_equal(
-            batch, 2, message="MIDefenseModel needs batches of >= 2 samples (the MI bound uses in-batch negatives); batch with drop_remainder=True."
+            batch,
+            2,
+            message="MIDefenseModel needs batches of >= 2 samples (the MI bound uses in-batch negatives); batch with drop_remainder=True.",
         )
-        natural, adversarial = pattern_features(self.natural_estimator, self.adversarial_estimator, x, x_adv, training=False)
+        natural, adversarial = pattern_features(
+            self.natural_estimator, self.adversarial_estimator, x, x_adv, training=False
+        )
         return {
             "natural_features": gather_rows(tf.stop_gradient(natural)),
             "adversarial_features": gather_rows(tf.stop_gradient(adversarial)),

@@ -119,7 +119,12 @@ class MIEstimatorTrainer(keras.Model):
         adversarial_logits = tf.stop_gradient(logits_of(self.classifier, x_adv, training=False))
         features = pattern_features(self.natural_estimator, self.adversarial_estimator, x, x_adv, training=training)
         mi = mi_terms(
-            self.natural_estimator, self.adversarial_estimator, *features, clean_logits, adversarial_logits, training=training
+            self.natural_estimator,
+            self.adversarial_estimator,
+            *features,
+            clean_logits,
+            adversarial_logits,
+            training=training,
         )
         masks = selection_masks(clean_logits, adversarial_logits, y, self.selection)
         natural, adversarial = estimator_objectives(self.objective, mi, masks)

@@ -87,7 +87,12 @@ class ClassifierTraining:
         fit = ResumableFit(
             self.context.work_dir / "adversarial", self.context.tensorboard_dir, self.context.verbose
         ).fit(
-            model, train, section.epochs, validation_data=validation, classifier=classifier, steps_per_epoch=steps_per_epoch
+            model,
+            train,
+            section.epochs,
+            validation_data=validation,
+            classifier=classifier,
+            steps_per_epoch=steps_per_epoch,
         )
         return TrainedClassifier(classifier=classifier, fit=fit)
 

@@ -6,8 +6,8 @@ from pipeline.stages.evaluate import Evaluate
 from pipeline.stages.export import Export
 from pipeline.stages.ingest import Ingest
 from pipeline.stages.pretrain import Pretrain
-from pipeline.stages.train import Train
 from pipeline.stages.surrogate import Surrogate
+from pipeline.stages.train import Train
 from pipeline.stages.transfer import Transfer
 from pipeline.stages.tune import Tune
 

@@ -45,7 +45,19 @@ class Export(Stage):
         # section that shaped them (not the black-box transfer, which touches neither), and
         # the name of the config they came from.
         tuned = ("tune",) if config.train.use_tuned else ()
-        return ("name", "seed", "data", "model", "attack", "pretrain", "estimators", *tuned, "train", "evaluate", "export")
+        return (
+            "name",
+            "seed",
+            "data",
+            "model",
+            "attack",
+            "pretrain",
+            "estimators",
+            *tuned,
+            "train",
+            "evaluate",
+            "export",
+        )
 
     def remove_leftovers(self, config: PipelineConfig) -> list[str]:
         """Removes the unfinished exports under ``<base_dir>/<name>/`` whose process is gone."""

@@ -37,7 +37,10 @@ class Ingest(Stage):
         if spec.source is DatasetSource.TFDS:
             return f"tfds {spec.location} in {data_dir}"
         files = sorted(
-            file for root in spec.paths(data_dir) for file in ([root] if root.is_file() else root.rglob("*")) if file.is_file()
+            file
+            for root in spec.paths(data_dir)
+            for file in ([root] if root.is_file() else root.rglob("*"))
+            if file.is_file()
         )
         return fingerprint_values([(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in files])
 

@@ -35,8 +35,12 @@ class Pretrain(Stage):
         training = ClassifierTraining(context, section, StageData(inputs[StageName.INGEST]["dataset"]))
         trained = training.run(
             lambda classifier: AdversarialModel(
-                classifier, attack=attack, base_loss=section.base_loss, beta=section.beta,
-                recompute_clean=section.recompute_clean, seed=config.seed,
+                classifier,
+                attack=attack,
+                base_loss=section.base_loss,
+                beta=section.beta,
+                recompute_clean=section.recompute_clean,
+                seed=config.seed,
             )  # fmt: skip
         )
         summary = training.save(trained, context.output_dir / "model")

@@ -12,7 +12,6 @@ from pipeline.orchestration.artifact import Artifact, ArtifactType
 from pipeline.orchestration.config import ModelConfig, PipelineConfig
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
 
-
 SEED_OFFSET = 1  # the surrogate's seed is the config's + 1 (see `Surrogate`)
 
 
@@ -46,7 +45,9 @@ class Surrogate(Stage):
         # ClassifierTraining builds `config.model`: hand it the surrogate's.
         surrogate_config = config.replace(model=surrogate, seed=config.seed + SEED_OFFSET)
         surrogate_context = dataclasses.replace(context, config=surrogate_config)
-        training = ClassifierTraining(surrogate_context, config.pretrain, StageData(inputs[StageName.INGEST]["dataset"]))
+        training = ClassifierTraining(
+            surrogate_context, config.pretrain, StageData(inputs[StageName.INGEST]["dataset"])
+        )
         attack = training_attack(config.attack, surrogate_config.seed)
         trained = training.run(
             lambda classifier: AdversarialModel(classifier, attack=attack, seed=surrogate_config.seed)

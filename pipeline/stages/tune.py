@@ -131,7 +131,9 @@ def make_tuner(
     )
 
 
-def search(tuner: kt.Tuner, config: PipelineConfig, inputs: Inputs, tensorboard_dir: pathlib.Path, verbose: int) -> None:
+def search(
+    tuner: kt.Tuner, config: PipelineConfig, inputs: Inputs, tensorboard_dir: pathlib.Path, verbose: int
+) -> None:
     data = StageData(inputs[StageName.INGEST]["dataset"])
     batch_size = config.train.batch_size
     keras.utils.set_random_seed(config.seed)

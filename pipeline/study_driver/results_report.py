@@ -109,7 +109,9 @@ def _validation(record: dict[str, Any] | None) -> str:
 
 def _clean_and_pgd(summary: dict[str, Any], epoch: str) -> str:
     """'clean / PGD' validation accuracies (%) of a training summary's ``best`` or ``last`` epoch."""
-    return f"{100 * summary[f'{epoch}_val_clean_accuracy']:.1f} / {100 * summary[f'{epoch}_val_adversarial_accuracy']:.1f}"
+    return (
+        f"{100 * summary[f'{epoch}_val_clean_accuracy']:.1f} / {100 * summary[f'{epoch}_val_adversarial_accuracy']:.1f}"
+    )
 
 
 def _training_table(study: Study, records, dataset: str) -> list[str]:
@@ -142,7 +144,9 @@ def _subset_line(study: Study, records, dataset: str) -> str:
     for unit, record in records.items():
         if unit.dataset == dataset:
             sizes.update({name: subset["n"] for name, subset in record["subsets"].items()})
-            sizes["test"] = record["test"]["best"]["clean"]["n"] if unit.kind is UnitKind.TRAINING else sizes.get("test")
+            sizes["test"] = (
+                record["test"]["best"]["clean"]["n"] if unit.kind is UnitKind.TRAINING else sizes.get("test")
+            )
     if not sizes:
         return "No unit of this dataset has finished yet."
     errors = []
@@ -197,7 +201,9 @@ def _sentence(method: Method, baseline: Method, metric: str, outcome: str, diffe
 def probe_values(records, dataset: str, method: Method, group: str, measurement: str) -> dict[int, float]:
     """Per seed, the MI probe's mean DV estimate (nats) of ``measurement`` over ``group`` of the
     best model's test samples (absent: no finished unit, or the group was empty)."""
-    return metric_values(records, dataset, method, UnitKind.TRAINING, ("best", "mi_probe", "by_group", group, measurement, "mean"))
+    return metric_values(
+        records, dataset, method, UnitKind.TRAINING, ("best", "mi_probe", "by_group", group, measurement, "mean")
+    )
 
 
 def _nats(values: list[float]) -> str:
@@ -205,7 +211,11 @@ def _nats(values: list[float]) -> str:
 
 
 def _probe_table(study: Study, records, dataset: str) -> list[str]:
-    header = "| method | " + " | ".join(f"{group}: {name}" for group in PROBE_GROUPS for name in PROBE_MEASUREMENTS.values()) + " |"
+    header = (
+        "| method | "
+        + " | ".join(f"{group}: {name}" for group in PROBE_GROUPS for name in PROBE_MEASUREMENTS.values())
+        + " |"
+    )
     lines = [header, "|---" * (1 + len(PROBE_GROUPS) * len(PROBE_MEASUREMENTS)) + "|"]
     for method in study.methods:
         cells = [
@@ -228,7 +238,9 @@ def _probe_shift_lines(study: Study, records, dataset: str) -> list[str]:
     sentences = []
     for method in study.methods:
         clean = probe_values(records, dataset, method, "fooled", "natural_mi_natural")
-        natural, adversarial = (_probe_shift(records, dataset, method, estimator) for estimator in ("natural", "adversarial"))
+        natural, adversarial = (
+            _probe_shift(records, dataset, method, estimator) for estimator in ("natural", "adversarial")
+        )
         seeds = sorted(set(natural) & set(adversarial))
         if not seeds:
             continue
@@ -300,7 +312,9 @@ def render_report(study: Study, results_dir: pathlib.Path, plot_path: pathlib.Pa
         lines += _probe_table(study, records, dataset.name)
         lines += ["", "### What the attack changes in the MI of the samples it fools (same model, same estimators)", ""]
         lines += _probe_shift_lines(study, records, dataset.name)
-    lines += ["", "## Cost (wall time on the machine of each JSON's `machine` record)", ""] + _cost_lines(study, records)
+    lines += ["", "## Cost (wall time on the machine of each JSON's `machine` record)", ""] + _cost_lines(
+        study, records
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -63,7 +63,10 @@ class TrainedModel:
 def plan_units(study: Study) -> list[Unit]:
     """Every unit, in run order: seed by seed (so paired comparisons fill early), AutoAttack last."""
     training = [
-        Unit(dataset.name, method, seed) for seed in study.seeds for dataset in study.datasets for method in study.methods
+        Unit(dataset.name, method, seed)
+        for seed in study.seeds
+        for dataset in study.datasets
+        for method in study.methods
     ]
     autoattack = [
         Unit(dataset.name, method, seed, UnitKind.AUTOATTACK)
@@ -107,7 +110,9 @@ class UnitRunner:
         dataset = self.study.dataset(unit.dataset)
         base = unit_config(dataset, unit.seed, [])
         config = unit_config(dataset, unit.seed, unit.method.overrides(self.study.lambda_remedy))
-        shared = self._pipeline(base, dataset, unit).run([StageName.PRETRAIN, StageName.ESTIMATORS], command=f"study {unit} (shared)")
+        shared = self._pipeline(base, dataset, unit).run(
+            [StageName.PRETRAIN, StageName.ESTIMATORS], command=f"study {unit} (shared)"
+        )
         trained = self._train(config, dataset, unit)
         evaluator = UnitEvaluator(
             self.study.evaluation,
@@ -159,7 +164,9 @@ class UnitRunner:
             return TrainedModel(error.fit.best_model_path, None, record, {unit.method.stage.value: "diverged"})
         model = ClassifierFiles.of(own.outputs[unit.method.stage]["model"])
         record = {"summary": model.read_summary(), "history": model.read_history()}
-        return TrainedModel(model.best, model.last, record, {name.value: state.value for name, state in own.states.items()})
+        return TrainedModel(
+            model.best, model.last, record, {name.value: state.value for name, state in own.states.items()}
+        )
 
     def _pipeline(self, config: PipelineConfig, dataset: StudyDataset, unit: Unit) -> PipelineRunner:
         root = self.work_root / self.study.name / dataset.name / f"seed{unit.seed}"
@@ -184,9 +191,14 @@ def git_revision() -> dict[str, Any]:
     """The commit the code ran from, and whether the library or the pipeline had local changes."""
 
     def git(*arguments: str) -> str:
-        return subprocess.run(["git", *arguments], cwd=REPO_ROOT, capture_output=True, text=True, check=False).stdout.strip()
+        return subprocess.run(
+            ["git", *arguments], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
 
-    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain", "--", "mi_keras", "pipeline"))}
+    return {
+        "commit": git("rev-parse", "HEAD") or None,
+        "dirty": bool(git("status", "--porcelain", "--", "mi_keras", "pipeline")),
+    }
 
 
 def write_json_atomically(path: pathlib.Path, record: dict[str, Any]) -> None:

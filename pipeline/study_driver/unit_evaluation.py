@@ -83,7 +83,10 @@ class UnitEvaluator:
     def describe_subsets(self) -> dict[str, Any]:
         """Each subset's size and the SHA-256 of its indices (equal in every unit of a study)."""
         return {
-            name: {"n": int(len(indices)), "indices_sha256": hashlib.sha256(indices.astype(np.int64).tobytes()).hexdigest()}
+            name: {
+                "n": int(len(indices)),
+                "indices_sha256": hashlib.sha256(indices.astype(np.int64).tobytes()).hexdigest(),
+            }
             for name, indices in self.subsets.items()
         }
 
@@ -114,7 +117,8 @@ class UnitEvaluator:
         }
         if masking:
             record["masking_checks"] = [
-                {"name": check.name, "status": check.status, "message": check.message} for check in report.masking_checks
+                {"name": check.name, "status": check.status, "message": check.message}
+                for check in report.masking_checks
             ]
         return record
 
@@ -149,7 +153,9 @@ class UnitEvaluator:
         probe = MIProbe(
             keras.saving.load_model(model_path),
             *self.estimators.load(),
-            AttackSpec.PGD20.build(self.config.attack.eps, self.config.attack.threat_model, seed=self.settings.subset_seed),
+            AttackSpec.PGD20.build(
+                self.config.attack.eps, self.config.attack.threat_model, seed=self.settings.subset_seed
+            ),
             batch_size=self.settings.batch_size,
             seed=self.settings.subset_seed,
             progress=self.progress,

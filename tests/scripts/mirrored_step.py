@@ -16,7 +16,6 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
 from multi_worker_step import SHAPE, build_model  # noqa: E402  (the same model as the multi-worker test)
 
 BATCH, LEARNING_RATE = 16, 0.5
@@ -42,12 +41,8 @@ def main():
     with strategy.scope():
         mirrored = build(initial)
     mirrored_logs = mirrored.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0).history
-    assert (
-        single_logs["selected_fraction"][0] > 0
-    ), "the MI loss must be active for this check to mean anything"
-    differences = [
-        np.abs(a - b).max() for a, b in zip(single.get_weights(), mirrored.get_weights())
-    ]
+    assert single_logs["selected_fraction"][0] > 0, "the MI loss must be active for this check to mean anything"
+    differences = [np.abs(a - b).max() for a, b in zip(single.get_weights(), mirrored.get_weights())]
     moved = max(np.abs(a - b).max() for a, b in zip(single.get_weights(), initial))
     print("single", single_logs, "\nmirrored", mirrored_logs)
     print(f"max weight difference {max(differences):.2e} (weights moved by up to {moved:.2e})")

@@ -1,9 +1,9 @@
 """The fresh-process halves of the resume tests (see tests/test_resume.py).
 
-    resume_runs.py keras FOLDER          load FOLDER/<kind>.keras, train one more epoch,
-                                         write FOLDER/<kind>.resumed.npz
-    resume_runs.py backup WORK           the ResumableFit run of `resume_setup.backup_run`,
-                                         killed by itself mid-epoch
+resume_runs.py keras FOLDER          load FOLDER/<kind>.keras, train one more epoch,
+                                     write FOLDER/<kind>.resumed.npz
+resume_runs.py backup WORK           the ResumableFit run of `resume_setup.backup_run`,
+                                     killed by itself mid-epoch
 """
 
 import os
@@ -22,10 +22,10 @@ tf.config.threading.set_inter_op_parallelism_threads(1)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import resume_setup  # noqa: E402
 
 import mi_keras.mi  # noqa: E402, F401  (registers the estimators for load_model)
 import mi_keras.models  # noqa: E402, F401
-import resume_setup  # noqa: E402
 
 
 def continue_from_keras(folder: pathlib.Path) -> None:

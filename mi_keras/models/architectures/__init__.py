@@ -10,3 +10,13 @@ from mi_keras.models.architectures.resnet18 import resnet18
 from mi_keras.models.architectures.small_cnn import small_cnn
 from mi_keras.models.architectures.vgg19 import vgg19
 from mi_keras.models.architectures.wide_resnet import wide_resnet
+
+__all__ = [
+    "Architecture",
+    "build_classifier",
+    "preact_resnet18",
+    "resnet18",
+    "small_cnn",
+    "vgg19",
+    "wide_resnet",
+]

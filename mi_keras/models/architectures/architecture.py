@@ -88,7 +88,6 @@ def build_classifier(
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ValueError(
-            f"Unknown option(s) {unknown} for architecture {architecture.value!r}; "
-            f"accepted options: {accepted}."
+            f"Unknown option(s) {unknown} for architecture {architecture.value!r}; accepted options: {accepted}."
         )
     return architecture.builder(input_shape, num_classes, **fixed, **options)

@@ -27,24 +27,18 @@ BATCH_NORM_EPSILON = 1e-5
 
 def he_normal_fan_out() -> keras.initializers.Initializer:
     """N(0, 2 / (k * k * out_channels)): the WideResNet and torchvision convolution init."""
-    return keras.initializers.VarianceScaling(
-        scale=2.0, mode="fan_out", distribution="untruncated_normal"
-    )
+    return keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="untruncated_normal")
 
 
 def he_normal_fan_in() -> keras.initializers.Initializer:
     """N(0, 2 / (k * k * in_channels)): PyTorch's ``kaiming_normal_`` default (TRADES)."""
-    return keras.initializers.VarianceScaling(
-        scale=2.0, mode="fan_in", distribution="untruncated_normal"
-    )
+    return keras.initializers.VarianceScaling(scale=2.0, mode="fan_in", distribution="untruncated_normal")
 
 
 def image_input(input_shape: Sequence[int]) -> keras.KerasTensor:
     """A validated ``keras.Input`` for images of shape ``(height, width, channels)``."""
     if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
-        raise ValueError(
-            f"`input_shape` must be a sequence (height, width, channels); got {input_shape!r}."
-        )
+        raise ValueError(f"`input_shape` must be a sequence (height, width, channels); got {input_shape!r}.")
     shape = tuple(input_shape)
     if len(shape) != 3 or not all(is_integer(size, minimum=1) for size in shape):
         raise ValueError(
@@ -56,9 +50,7 @@ def image_input(input_shape: Sequence[int]) -> keras.KerasTensor:
 
 def is_integer(value, minimum: int) -> bool:
     """True for Python or NumPy integers (not booleans) of at least ``minimum``."""
-    return (
-        isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
-    )
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
 
 
 def validate_num_classes(num_classes: int) -> int:
@@ -92,9 +84,7 @@ def conv2d(
 
 
 def batch_norm(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
-    return keras.layers.BatchNormalization(
-        momentum=BATCH_NORM_MOMENTUM, epsilon=BATCH_NORM_EPSILON, name=name
-    )(x)
+    return keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, epsilon=BATCH_NORM_EPSILON, name=name)(x)
 
 
 def batch_norm_relu(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
@@ -113,9 +103,7 @@ def dense(
     """A fully connected layer initialised like PyTorch's ``nn.Linear`` unless told otherwise."""
     bound = 1.0 / math.sqrt(x.shape[-1])
     # VarianceScaling(1/3, fan_in, uniform) draws from U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-    torch_kernel = keras.initializers.VarianceScaling(
-        scale=1.0 / 3.0, mode="fan_in", distribution="uniform"
-    )
+    torch_kernel = keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
     return keras.layers.Dense(
         units,
         activation=activation,

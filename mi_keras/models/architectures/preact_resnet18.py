@@ -56,9 +56,7 @@ def preact_resnet18(
     x = conv2d(inputs, STAGE_FILTERS[0], 3, name="stem_conv")
     for stage, (filters, stride) in enumerate(zip(STAGE_FILTERS, STAGE_STRIDES), start=1):
         for block in range(1, BLOCKS_PER_STAGE + 1):
-            x = _preact_block(
-                x, filters, stride if block == 1 else 1, name=f"stage{stage}_block{block}"
-            )
+            x = _preact_block(x, filters, stride if block == 1 else 1, name=f"stage{stage}_block{block}")
     if final_activation:
         x = batch_norm_relu(x, "final")
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)

@@ -20,9 +20,7 @@ STAGE_STRIDES = (1, 2, 2, 2)
 BLOCKS_PER_STAGE = 2
 
 
-def resnet18(
-    input_shape: Sequence[int], num_classes: int, *, name: str = "resnet18"
-) -> keras.Model:
+def resnet18(input_shape: Sequence[int], num_classes: int, *, name: str = "resnet18") -> keras.Model:
     """Builds the CIFAR ResNet-18 classifier; it returns logits.
 
     The stem is a 3x3 stride-1 convolution with 64 filters, BatchNorm and ReLU, with no
@@ -54,9 +52,7 @@ def resnet18(
     x = batch_norm_relu(x, "stem")
     for stage, (filters, stride) in enumerate(zip(STAGE_FILTERS, STAGE_STRIDES), start=1):
         for block in range(1, BLOCKS_PER_STAGE + 1):
-            x = _basic_block(
-                x, filters, stride if block == 1 else 1, name=f"stage{stage}_block{block}"
-            )
+            x = _basic_block(x, filters, stride if block == 1 else 1, name=f"stage{stage}_block{block}")
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     return keras.Model(inputs, logits_head(x, num_classes), name=name)
 

@@ -6,3 +6,12 @@ from pipeline.components.callbacks.divergence_guard import DivergenceGuard
 from pipeline.components.callbacks.epoch_history import EpochHistory
 from pipeline.components.callbacks.selection_score import SelectionScore
 from pipeline.components.callbacks.training_diverged_error import TrainingDivergedError
+
+__all__ = [
+    "BestEpochCheckpoint",
+    "DatasetEpochReplay",
+    "DivergenceGuard",
+    "EpochHistory",
+    "SelectionScore",
+    "TrainingDivergedError",
+]
