@@ -101,3 +101,12 @@ class EstimatorObjective(ParsableEnum):
 
     CONTRASTIVE = "contrastive"  # the official code's reading of Eq. 5 (cosine terms)
     MIM = "mim"  # Eq. 4: plain maximisation on the selected samples
+
+
+class HealthRule(ParsableEnum):
+    """What `mi_keras.callbacks.MIHealthMonitor` warns about."""
+
+    COLLAPSE = "collapse"  # validation accuracy back at chance after having been above it
+    CONSTANT_PREDICTIONS = "constant_predictions"  # (nearly) one class predicted for every image
+    INERT_MI = "inert_mi"  # the frozen estimators read no natural MI in the classifier's logits
+    MI_GRADIENT_DOMINATES = "mi_gradient_dominates"  # the MI term's gradient dwarfs the base loss's

@@ -29,6 +29,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from mi_keras.models.step_guard import refuse_non_finite_weights
+
 METADATA_FILE = "metadata.json"
 # `export_classifier` writes a version in ``.<version>-<pid>-<random>`` and renames it when complete.
 _STAGING_NAME = re.compile(r"^\.\d+-(\d+)-")
@@ -73,6 +75,7 @@ def export_classifier(
     Args:
         classifier: a built Keras model mapping [0, 1] images to logits.
         path: the version directory to create; it must not exist.
+            A classifier with a NaN or infinite weight (a diverged run) is refused.
         metadata: JSON-serialisable facts stored in ``assets/metadata.json``.
         class_names: optional names, stored in the metadata.
     """
@@ -82,6 +85,7 @@ def export_classifier(
     inputs = getattr(classifier, "inputs", None)
     if not inputs:
         raise ValueError("`classifier` must be a built model with a known input shape (call it once or build it).")
+    refuse_non_finite_weights(classifier, f"export {path}")
     height, width, channels = (int(size) for size in inputs[0].shape[1:])
     input_shape = (height, width, channels)
     archive = keras.export.ExportArchive()

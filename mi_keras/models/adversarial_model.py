@@ -11,6 +11,7 @@ from mi_keras.attacks.attack import Attack, logits_of
 from mi_keras.distribution import global_sum
 from mi_keras.enums import BaseLoss
 from mi_keras.losses.adversarial_losses import base_loss
+from mi_keras.models.step_guard import StepGuard, finite_update
 from mi_keras.models.training_utils import (
     adversarial_batch,
     as_attack,
@@ -18,11 +19,12 @@ from mi_keras.models.training_utils import (
     deserialize_if_config,
     images_and_labels,
     training_seed,
+    update_means,
 )
 
 
 @keras.saving.register_keras_serializable(package="mi_keras")
-class AdversarialModel(keras.Model):
+class AdversarialModel(StepGuard, keras.Model):
     """Wraps a classifier (returning logits) and trains it on adversarial examples.
 
     Each ``train_step`` crafts ``x_adv = attack(classifier, x, y)`` with the classifier in
@@ -43,6 +45,11 @@ class AdversarialModel(keras.Model):
     from the same random-layer state and pulled back by that gradient. Same gradients and
     same BatchNorm statistics, for one more forward pass of ``h(x)`` (docs/method.md, section 9).
 
+    Guards, on by default: a step whose images are not floats in [0, 1] fails with a
+    ``ValueError`` that says how to convert them; a step whose loss or gradients are NaN or
+    infinite is not applied and ``fit`` stops with `NonFiniteLossError`, so the model keeps
+    the last good weights; ``save`` refuses non-finite weights.
+
     Example:
     ```python
     model = AdversarialModel(classifier, attack=PGD(eps=8 / 255, steps=10))
@@ -62,6 +69,8 @@ class AdversarialModel(keras.Model):
             random layers of the classifier) derives from, statelessly, with the optimizer
             step; None takes the attack's seed or draws one. It is part of the config, so a
             loaded model resumes the saved run exactly.
+        stop_on_non_finite: stop training at the first step whose loss or gradients are not
+            finite, before its update (see "Guards"); False applies every update, as Keras does.
         **kwargs: forwarded to `keras.Model`.
     """
 
@@ -74,6 +83,7 @@ class AdversarialModel(keras.Model):
         eval_attack: Attack | None = None,
         recompute_clean: bool = False,
         seed: int | None = None,
+        stop_on_non_finite: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -91,6 +101,9 @@ class AdversarialModel(keras.Model):
         if not isinstance(recompute_clean, bool):
             raise ValueError(f"`recompute_clean` must be True or False; got {recompute_clean!r}.")
         self.recompute_clean = recompute_clean
+        if not isinstance(stop_on_non_finite, bool):
+            raise ValueError(f"`stop_on_non_finite` must be True or False; got {stop_on_non_finite!r}.")
+        self.stop_on_non_finite = stop_on_non_finite
         self.seed = training_seed(seed, self.attack)
         self._trackers = {name: keras.metrics.Mean(name=name) for name in self._tracked_means()}
         self.clean_accuracy = keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")
@@ -113,7 +126,8 @@ class AdversarialModel(keras.Model):
         return self.classifier.trainable_variables
 
     def _objective(self, x, x_adv, y, clean_logits, adversarial_logits, context):
-        """Returns (this replica's share of the loss, global scalar values to track)."""
+        """Returns (this replica's share of the loss, global scalar values to track); a value
+        may be ``(value, weight)``, tracked as a weighted mean (`update_means`)."""
         per_sample = base_loss(self.base_loss, clean_logits, adversarial_logits, y, self.beta)
         global_batch = global_sum(tf.cast(tf.shape(y)[0], tf.float32))
         share = tf.reduce_sum(per_sample) / global_batch
@@ -147,7 +161,8 @@ class AdversarialModel(keras.Model):
             gradients = self._add_recomputed_clean_gradients(gradients, variables, x, clean_gradient, state_before)
         else:
             gradients = tape.gradient(scaled, variables)
-        self.optimizer.apply(gradients, variables)
+        with finite_update(values["loss"], gradients, enabled=self.stop_on_non_finite):
+            self.optimizer.apply(gradients, variables)
         self._update_metrics(values, y, clean_logits, adversarial_logits)
         return {name: metric.result() for name, metric in self._metrics_to_report(clean_logits)}
 
@@ -204,8 +219,7 @@ class AdversarialModel(keras.Model):
         }
 
     def _update_metrics(self, values, y, clean_logits, adversarial_logits):
-        for name, value in values.items():
-            self._trackers[name].update_state(value)
+        update_means(self._trackers, values)
         self.adversarial_accuracy.update_state(y, adversarial_logits)
         if clean_logits is not None:
             self.clean_accuracy.update_state(y, clean_logits)
@@ -233,5 +247,6 @@ class AdversarialModel(keras.Model):
             else None,
             "recompute_clean": self.recompute_clean,
             "seed": self.seed,
+            "stop_on_non_finite": self.stop_on_non_finite,
         }
         return {**super().get_config(), **config}

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from mi_keras.attacks.attack import Attack
+from mi_keras.attacks.attack import Attack, logits_of
 from mi_keras.distribution import gather_rows, global_sum, num_replicas, row_offset
 from mi_keras.enums import BaseLoss, Bound, MIDifference, Selection
 from mi_keras.losses.batch_statistics import masked_count, masked_mean
@@ -16,7 +16,14 @@ from mi_keras.losses.selection import selection_masks
 from mi_keras.mi.mi_estimator import MIEstimator
 from mi_keras.mi.mi_terms import MITerms, mi_terms, pattern_features
 from mi_keras.models.adversarial_model import AdversarialModel
-from mi_keras.models.training_utils import as_estimator, build_from_classifier, freeze
+from mi_keras.models.training_utils import (
+    as_estimator,
+    build_from_classifier,
+    check_estimator_classes,
+    classifier_classes,
+    freeze,
+    images_and_labels,
+)
 
 
 @keras.saving.register_keras_serializable(package="mi_keras")
@@ -33,6 +40,14 @@ class MIDefenseModel(AdversarialModel):
 
     Saving and resuming work as in `AdversarialModel`: the estimators stay frozen after
     `keras.models.load_model`, so the optimizer covers the classifier's variables alone.
+
+    Metrics, per epoch: ``loss``, ``base_loss``; ``mi_loss``, the mean over the steps that
+    selected at least one sample (on the others the MI loss is 0 by definition);
+    ``natural_mi`` and ``adversarial_mi``, ``I_N(x; h(x_adv))`` and ``I_A(n; h(x_adv))``
+    averaged over every selected sample of the epoch; ``selected_fraction``;
+    ``selected_per_step`` and ``steps_under_2_selected`` (the share of steps that selected
+    fewer than two samples: with one, each cosine is +/-1 and gives no gradient).
+    `mi_keras.callbacks.MIHealthMonitor` watches them and `loss_gradient_norms`.
 
     Example:
     ```python
@@ -99,23 +114,27 @@ class MIDefenseModel(AdversarialModel):
             raise ValueError(f"`lam_ramp_steps` must be an integer >= 0; got {lam_ramp_steps!r}.")
         self.lam_ramp_steps = int(lam_ramp_steps)
         self.difference = MIDifference.parse(difference, "difference")
+        self._gradient_norms_function = None
         self.mi_bound = Bound.parse(mi_bound, "mi_bound") if mi_bound is not None else None
-        self._check_num_classes()
+        self._check_num_classes(classifier_classes(self.classifier))
         build_from_classifier(self)
 
-    def _check_num_classes(self):
-        outputs = getattr(self.classifier, "outputs", None)
-        num_classes = outputs[0].shape[-1] if outputs else None
-        for name in ("natural_estimator", "adversarial_estimator"):
-            expected = getattr(self, name).num_classes
-            if None not in (num_classes, expected) and num_classes != expected:
-                raise ValueError(
-                    f"`{name}` was built for {expected} logits but the classifier returns "
-                    f"{num_classes}; build it with MIEstimator.for_classifier(..., num_classes={num_classes})."
-                )
+    def _check_num_classes(self, num_classes: int | None) -> None:
+        check_estimator_classes(
+            num_classes, natural_estimator=self.natural_estimator, adversarial_estimator=self.adversarial_estimator
+        )
 
     def _tracked_means(self) -> list[str]:
-        return ["loss", "base_loss", "mi_loss", "natural_mi", "adversarial_mi", "selected_fraction"]
+        return [
+            "loss",
+            "base_loss",
+            "mi_loss",
+            "natural_mi",
+            "adversarial_mi",
+            "selected_fraction",
+            "selected_per_step",
+            "steps_under_2_selected",
+        ]
 
     def _needs_clean_logits(self) -> bool:
         return True
@@ -138,20 +157,68 @@ class MIDefenseModel(AdversarialModel):
 
     def _objective(self, x, x_adv, y, clean_logits, adversarial_logits, context):
         share, values = super()._objective(x, x_adv, y, clean_logits, adversarial_logits, context)
-        mi = self._mi_terms(clean_logits, adversarial_logits, context)
-        selected = selection_masks(clean_logits, adversarial_logits, y, self.selection)["fooled"]
-        mi_loss = miat_loss(mi, selected, self._current_lam(), self.difference)
+        mi_loss, mi, selected = self._mi_loss(y, clean_logits, adversarial_logits, context)
         share += self.alpha * mi_loss / num_replicas()  # every replica holds the global value
         global_batch = global_sum(tf.cast(tf.shape(y)[0], tf.float32))
+        count = masked_count(selected)
         values = {
             "loss": values["base_loss"] + self.alpha * mi_loss,
             "base_loss": values["base_loss"],
-            "mi_loss": mi_loss,
-            "natural_mi": masked_mean(mi.natural_mi_adversarial, selected),
-            "adversarial_mi": masked_mean(mi.adversarial_mi_adversarial, selected),
-            "selected_fraction": masked_count(selected) / global_batch,
+            "mi_loss": (mi_loss, tf.cast(count > 0, tf.float32)),
+            "natural_mi": (masked_mean(mi.natural_mi_adversarial, selected), count),
+            "adversarial_mi": (masked_mean(mi.adversarial_mi_adversarial, selected), count),
+            "selected_fraction": count / global_batch,
+            "selected_per_step": count,
+            "steps_under_2_selected": tf.cast(count < 2, tf.float32),
         }
         return share, values
+
+    def _mi_loss(self, y, clean_logits, adversarial_logits, context) -> tuple[tf.Tensor, MITerms, tf.Tensor]:
+        """``(L_mi, the four MI terms, the Eq. 6 selection mask)`` of a batch."""
+        mi = self._mi_terms(clean_logits, adversarial_logits, context)
+        selected = selection_masks(clean_logits, adversarial_logits, y, self.selection)["fooled"]
+        return miat_loss(mi, selected, self._current_lam(), self.difference), mi, selected
+
+    def loss_gradient_norms(self, data) -> dict[str, float]:
+        """Global norms of the base loss's and of ``alpha * L_mi``'s gradients on one batch.
+
+        Their ratio says whether the MI term or the base loss drives training. The batch runs
+        as a training step would (attack, training-mode passes) but nothing is updated: the
+        classifier's BatchNorm statistics and random-layer states are put back.
+
+        Args:
+            data: one batch ``(images, labels)`` of at least 2 samples.
+
+        Returns:
+            ``{"base_gradient_norm", "mi_gradient_norm", "selected"}`` (the selected count).
+        """
+        if self._gradient_norms_function is None:
+            self._gradient_norms_function = tf.function(self._gradient_norms)
+        return {name: float(value) for name, value in self._gradient_norms_function(data).items()}
+
+    def _gradient_norms(self, data) -> dict[str, tf.Tensor]:
+        x, y = images_and_labels(data)
+        x_adv = self.attack(self.classifier, x, y)
+        context = self._gradient_free_inputs(x, x_adv)
+        variables = self.classifier.trainable_variables
+        state = [tf.identity(variable) for variable in self._state_variables()]
+        with tf.GradientTape(persistent=True) as tape:
+            adversarial_logits = logits_of(self.classifier, x_adv, training=True)
+            clean_logits = logits_of(self.classifier, x, training=True)
+            base, _ = AdversarialModel._objective(self, x, x_adv, y, clean_logits, adversarial_logits, context)
+            mi_loss, _, selected = self._mi_loss(y, clean_logits, adversarial_logits, context)
+            weighted_mi = self.alpha * mi_loss
+        norms = {
+            "base_gradient_norm": tf.linalg.global_norm(tape.gradient(base, variables, unconnected_gradients="zero")),
+            "mi_gradient_norm": tf.linalg.global_norm(
+                tape.gradient(weighted_mi, variables, unconnected_gradients="zero")
+            ),
+            "selected": masked_count(selected),
+        }
+        with tf.control_dependencies(list(norms.values())):
+            for variable, value in zip(self._state_variables(), state):
+                variable.assign(value)
+        return norms
 
     def _current_lam(self) -> tf.Tensor | float:
         """``lam``, ramped linearly over the first ``lam_ramp_steps`` steps (a function of the step)."""
@@ -171,6 +238,7 @@ class MIDefenseModel(AdversarialModel):
     def build(self, input_shape):
         super().build(input_shape)
         num_classes = self.classifier.compute_output_shape(tuple(input_shape))[-1]
+        self._check_num_classes(num_classes)
         for estimator in (self.natural_estimator, self.adversarial_estimator):
             if not estimator.built:
                 estimator.build((None, *tuple(input_shape)[1:]), (None, num_classes))

@@ -10,25 +10,29 @@ import tensorflow as tf
 from mi_keras.attacks.attack import Attack, logits_of
 from mi_keras.distribution import num_replicas
 from mi_keras.enums import EstimatorObjective, Selection
-from mi_keras.losses.batch_statistics import masked_mean
+from mi_keras.losses.batch_statistics import masked_count, masked_mean
 from mi_keras.losses.estimator_objectives import estimator_objectives
 from mi_keras.losses.selection import selection_masks
 from mi_keras.mi.mi_terms import mi_terms, pattern_features
+from mi_keras.models.step_guard import StepGuard, finite_update
 from mi_keras.models.training_utils import (
     adversarial_batch,
     as_attack,
     as_estimator,
     build_from_classifier,
+    check_estimator_classes,
+    classifier_classes,
     deserialize_if_config,
     images_and_labels,
     training_seed,
+    update_means,
 )
 
 _MI_METRICS = ("natural_mi_robust", "natural_mi_fooled", "adversarial_mi_robust", "adversarial_mi_fooled")
 
 
 @keras.saving.register_keras_serializable(package="mi_keras")
-class MIEstimatorTrainer(keras.Model):
+class MIEstimatorTrainer(StepGuard, keras.Model):
     """Trains ``phi_n`` (natural MI) and ``phi_a`` (adversarial MI) of MIAT (Zhou et al., ICML 2022).
 
     The classifier is frozen and runs in inference mode, on ``x`` and on ``x_adv`` crafted on
@@ -38,7 +42,10 @@ class MIEstimatorTrainer(keras.Model):
     estimators: their losses touch disjoint weights, so this equals the code's two Adams.
 
     Metrics: ``loss``, ``natural_loss``, ``adversarial_loss`` and the mean MI of the adversarial
-    sample, ``I_N(x; h(x_adv))`` and ``I_A(n; h(x_adv))``, on robust and on fooled samples.
+    sample, ``I_N(x; h(x_adv))`` and ``I_A(n; h(x_adv))``, on robust and on fooled samples
+    (each averaged over every such sample of the epoch). The guards of `AdversarialModel`
+    apply: images must be floats in [0, 1], a non-finite loss stops training before its
+    update, ``save`` refuses non-finite weights.
 
     Under ``tf.distribute`` the batch-level sums are global but each replica's DV negatives
     are its own samples (stage 1 trains the encoders, whose features would need a
@@ -71,6 +78,8 @@ class MIEstimatorTrainer(keras.Model):
         seed: the int that each step's randomness (attack starts, the estimators' random
             layers) derives from with the optimizer step; None takes the attack's seed or
             draws one, recorded in the config.
+        stop_on_non_finite: stop at the first step whose loss or gradients are not finite,
+            before its update.
         **kwargs: forwarded to `keras.Model`.
     """
 
@@ -83,12 +92,17 @@ class MIEstimatorTrainer(keras.Model):
         objective: str | EstimatorObjective = EstimatorObjective.CONTRASTIVE,
         selection: str | Selection = Selection.LOGITS,
         seed: int | None = None,
+        stop_on_non_finite: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.classifier = deserialize_if_config(classifier)
         self.natural_estimator = as_estimator(natural_estimator, "natural_estimator")
         self.adversarial_estimator = as_estimator(adversarial_estimator, "adversarial_estimator")
+        self._check_num_classes(classifier_classes(self.classifier))
+        if not isinstance(stop_on_non_finite, bool):
+            raise ValueError(f"`stop_on_non_finite` must be True or False; got {stop_on_non_finite!r}.")
+        self.stop_on_non_finite = stop_on_non_finite
         self.attack = as_attack(attack, "attack")
         self.objective = EstimatorObjective.parse(objective, "objective")
         self.selection = Selection.parse(selection, "selection")
@@ -132,10 +146,10 @@ class MIEstimatorTrainer(keras.Model):
             "loss": natural + adversarial,
             "natural_loss": natural,
             "adversarial_loss": adversarial,
-            "natural_mi_robust": masked_mean(mi.natural_mi_adversarial, masks["robust"]),
-            "natural_mi_fooled": masked_mean(mi.natural_mi_adversarial, masks["fooled"]),
-            "adversarial_mi_robust": masked_mean(mi.adversarial_mi_adversarial, masks["robust"]),
-            "adversarial_mi_fooled": masked_mean(mi.adversarial_mi_adversarial, masks["fooled"]),
+            "natural_mi_robust": _weighted_mean(mi.natural_mi_adversarial, masks["robust"]),
+            "natural_mi_fooled": _weighted_mean(mi.natural_mi_adversarial, masks["fooled"]),
+            "adversarial_mi_robust": _weighted_mean(mi.adversarial_mi_adversarial, masks["robust"]),
+            "adversarial_mi_fooled": _weighted_mean(mi.adversarial_mi_adversarial, masks["fooled"]),
         }
         return values
 
@@ -146,7 +160,9 @@ class MIEstimatorTrainer(keras.Model):
             values = self._estimator_losses(x, x_adv, y, training=True)
             # Every replica holds the global loss; Keras sums replica gradients.
             scaled = self.optimizer.scale_loss(values["loss"] / num_replicas())
-        self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        gradients = tape.gradient(scaled, variables)
+        with finite_update(values["loss"], gradients, enabled=self.stop_on_non_finite):
+            self.optimizer.apply(gradients, variables)
         return self._update(values)
 
     def test_step(self, data):
@@ -154,18 +170,23 @@ class MIEstimatorTrainer(keras.Model):
         return self._update(self._estimator_losses(x, self.attack(self.classifier, x, y), y, training=False))
 
     def _update(self, values):
-        for name, value in values.items():
-            self._trackers[name].update_state(value)
+        update_means(self._trackers, values)
         return {name: tracker.result() for name, tracker in self._trackers.items()}
 
     def build(self, input_shape):
         if not self.classifier.built:
             self.classifier.build(input_shape)
         num_classes = self.classifier.compute_output_shape(tuple(input_shape))[-1]
+        self._check_num_classes(num_classes)
         for estimator in (self.natural_estimator, self.adversarial_estimator):
             if not estimator.built:
                 estimator.build((None, *tuple(input_shape)[1:]), (None, num_classes))
         self.built = True
+
+    def _check_num_classes(self, num_classes: int | None) -> None:
+        check_estimator_classes(
+            num_classes, natural_estimator=self.natural_estimator, adversarial_estimator=self.adversarial_estimator
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -177,4 +198,10 @@ class MIEstimatorTrainer(keras.Model):
             "objective": self.objective.value,
             "selection": self.selection.value,
             "seed": self.seed,
+            "stop_on_non_finite": self.stop_on_non_finite,
         }
+
+
+def _weighted_mean(values: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The masked mean with its count, tracked as a weighted mean (`update_means`)."""
+    return masked_mean(values, mask), masked_count(mask)

@@ -11,6 +11,7 @@ import tensorflow as tf
 from mi_keras.attacks.attack import Attack
 from mi_keras.attacks.geometry import fold_seed
 from mi_keras.mi.mi_estimator import MIEstimator
+from mi_keras.models.step_guard import checked_images
 from mi_keras.serialization import deserialize_if_config
 
 
@@ -40,10 +41,43 @@ def freeze(layer: keras.layers.Layer) -> None:
 
 
 def images_and_labels(data) -> tuple[tf.Tensor, tf.Tensor]:
+    """The batch's images (checked: float, in [0, 1]) and its labels as int32 ``[batch]``."""
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
     if y is None:
         raise ValueError("Adversarial training needs labels: the dataset must yield (images, labels).")
-    return tf.cast(x, tf.float32), tf.cast(tf.reshape(y, [-1]), tf.int32)
+    return checked_images(x), tf.cast(tf.reshape(y, [-1]), tf.int32)
+
+
+def check_estimator_classes(num_classes: int | None, **estimators: MIEstimator) -> None:
+    """Raises ``ValueError`` when an estimator was built for another logit count than the
+    classifier's ``num_classes`` (unknown counts are checked later, at build)."""
+    for name, estimator in estimators.items():
+        expected = estimator.num_classes
+        if None not in (num_classes, expected) and num_classes != expected:
+            raise ValueError(
+                f"`{name}` was built for {expected} logits but the classifier returns {num_classes}; "
+                f"build it with MIEstimator.for_classifier(..., num_classes={num_classes})."
+            )
+
+
+def classifier_classes(classifier: keras.Model) -> int | None:
+    """The classifier's logit count when its outputs are known (functional models), else None."""
+    outputs = getattr(classifier, "outputs", None)
+    return int(outputs[0].shape[-1]) if outputs else None
+
+
+def update_means(trackers: dict[str, keras.metrics.Mean], values: dict) -> None:
+    """Updates each tracker with its value, or with ``(value, weight)``: a weighted mean.
+
+    A masked mean is tracked with its mask count as weight, so the epoch figure is the mean
+    over every selected sample of the epoch, and a step that selected nothing counts for
+    nothing (not as a zero).
+    """
+    for name, value in values.items():
+        if isinstance(value, tuple):
+            trackers[name].update_state(value[0], sample_weight=value[1])
+        else:
+            trackers[name].update_state(value)
 
 
 def training_seed(seed: int | None, attack: Attack) -> int:

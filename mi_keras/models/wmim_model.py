@@ -12,7 +12,13 @@ from mi_keras.distribution import global_sum
 from mi_keras.enums import BaseLoss, Bound
 from mi_keras.mi.mi_estimator import MIEstimator
 from mi_keras.models.adversarial_model import AdversarialModel
-from mi_keras.models.training_utils import as_estimator, build_from_classifier, freeze
+from mi_keras.models.training_utils import (
+    as_estimator,
+    build_from_classifier,
+    check_estimator_classes,
+    classifier_classes,
+    freeze,
+)
 
 
 @keras.saving.register_keras_serializable(package="mi_keras")
@@ -74,6 +80,7 @@ class WMIMModel(AdversarialModel):
             seed=seed, **kwargs,
         )  # fmt: skip
         self.estimator = as_estimator(estimator, "estimator")
+        check_estimator_classes(classifier_classes(self.classifier), estimator=self.estimator)
         if alpha < 0:
             raise ValueError(f"`alpha` must be >= 0; got {alpha}.")
         self.alpha = float(alpha)
@@ -117,8 +124,9 @@ class WMIMModel(AdversarialModel):
 
     def build(self, input_shape):
         super().build(input_shape)
+        num_classes = self.classifier.compute_output_shape(tuple(input_shape))[-1]
+        check_estimator_classes(num_classes, estimator=self.estimator)
         if not self.estimator.built:
-            num_classes = self.classifier.compute_output_shape(tuple(input_shape))[-1]
             self.estimator.build((None, *tuple(input_shape)[1:]), (None, num_classes))
         if not self.train_estimator:
             freeze(self.estimator)  # weights built after freezing are trainable

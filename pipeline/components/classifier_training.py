@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import keras
 
+from mi_keras.callbacks import MIHealthMonitor
 from mi_keras.models.architectures import build_classifier
 from pipeline.components.artifacts import ClassifierFiles
 from pipeline.components.builders import classifier_optimizer
@@ -35,7 +36,8 @@ class ClassifierTraining:
     their weights are kept in the work folder, so a resumed run does not repeat them),
     then the wrapper (standard AT or MIAT) trains for ``epochs`` with
     `ResumableFit`: per-epoch backups, NaN guard, best epoch by validation
-    ``(clean + PGD) / 2``, TensorBoard.
+    ``(clean + PGD) / 2``, TensorBoard, and `mi_keras.callbacks.MIHealthMonitor` on the
+    validation split (its verdict goes into the summary, hence the export metadata).
 
     Example:
     ```python
@@ -92,6 +94,7 @@ class ClassifierTraining:
             section.epochs,
             validation_data=validation,
             classifier=classifier,
+            callbacks=[MIHealthMonitor(validation, batch_size=max(2, section.batch_size))],
             steps_per_epoch=steps_per_epoch,
         )
         return TrainedClassifier(classifier=classifier, fit=fit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import pathlib
 from collections.abc import Sequence
@@ -10,8 +11,11 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from mi_keras.callbacks import health_verdict
 from mi_keras.distributed_fit import DistributedFit
 from mi_keras.distribution import is_multi_worker
+from mi_keras.models.non_finite_loss_error import NonFiniteLossError
+from mi_keras.models.step_guard import translated_step_errors
 from pipeline.components.callbacks import (
     BestEpochCheckpoint,
     DatasetEpochReplay,
@@ -43,10 +47,12 @@ class FitResult:
     best_model_path: pathlib.Path | None = None
 
     def summary(self) -> dict:
-        """Epoch counts and the validation clean / PGD accuracies at the best and the last epoch."""
+        """Epoch counts, the validation clean / PGD accuracies at the best and the last epoch,
+        and ``health``: `mi_keras.callbacks.health_verdict` of the history (``healthy``: no finding)."""
         if self.best_epoch is None:
             raise ValueError("This run has no best epoch: it ran without validation data or finished no epoch.")
         best_row = next(row for row in self.history if row["epoch"] == self.best_epoch)
+        health = health_verdict(self.history)
         return {
             "epochs": self.epochs,
             "resumed_from_epoch": self.resumed_from_epoch,
@@ -56,6 +62,8 @@ class FitResult:
             "best_val_adversarial_accuracy": best_row["val_adversarial_accuracy"],
             "last_val_clean_accuracy": self.history[-1]["val_clean_accuracy"],
             "last_val_adversarial_accuracy": self.history[-1]["val_adversarial_accuracy"],
+            "healthy": health["healthy"],
+            "health": health,
         }
 
 
@@ -137,7 +145,11 @@ class ResumableFit:
             keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False),
         ]
         try:
-            self._run(model, train_data, epochs, validation_data, fit_callbacks, steps_per_epoch)
+            try:
+                with translated_step_errors(model):  # DistributedFit drives train_step directly
+                    self._run(model, train_data, epochs, validation_data, fit_callbacks, steps_per_epoch)
+            except NonFiniteLossError as error:
+                raise guard.diverged(float(error.value) if error.value else math.nan) from error
         except TrainingDivergedError as error:
             error.fit = _result(history, best)  # the finished epochs and the best one stay usable
             raise

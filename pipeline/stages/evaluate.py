@@ -22,6 +22,7 @@ from pipeline.orchestration.config import PipelineConfig
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
 
 BLESSING_FILE = "blessing.json"
+HEALTH_FILE = "training_health.json"  # the training's MIHealthMonitor verdict, beside each model's report
 
 
 class Evaluate(Stage):
@@ -37,7 +38,10 @@ class Evaluate(Stage):
     Outputs: ``evaluation`` (one robustness report per model, ``comparison.json`` / ``.md``
     and the MI probes) and ``blessing`` (``blessing.json``: whether MIAT's clean accuracy,
     its accuracy under ``evaluate.bless_attack`` and its masking checks pass, and whether it
-    is better than chance: a constant or chance-level classifier is never blessed by default).
+    is better than chance: a constant or chance-level classifier is never blessed by default;
+    it also carries MIAT's ``training_health``). Each model's folder also holds
+    ``training_health.json``, the verdict of the `MIHealthMonitor` that watched its training;
+    the export stage's metadata carries it with the rest of the training summary.
     """
 
     name = StageName.EVALUATE
@@ -83,8 +87,11 @@ class Evaluate(Stage):
                 self._probe(context, inputs, path, test, output / key, context.tensorboard_dir / key)
         table.save(output)
         print(table.to_markdown())
+        health = self._training_health(inputs, output)
         blessed, reasons = _bless(table.row(trained), config, data.description["class_counts"]["test"])
-        (output / BLESSING_FILE).write_text(json.dumps({"blessed": blessed, "reasons": reasons}, indent=2))
+        (output / BLESSING_FILE).write_text(
+            json.dumps({"blessed": blessed, "reasons": reasons, "training_health": health["miat"]}, indent=2)
+        )
         metrics = {f"{row.label}/clean": row.clean_accuracy for row in table.rows}
         metrics.update(
             {f"{row.label}/{attack}": value for row in table.rows for attack, value in row.robust_accuracy.items()}
@@ -103,6 +110,19 @@ class Evaluate(Stage):
                 "blessing", ArtifactType.BLESSING, f"evaluation/{BLESSING_FILE}", blessed=blessed, reasons=reasons
             ),
         ]
+
+    @staticmethod
+    def _training_health(inputs: Inputs, output: pathlib.Path) -> dict[str, dict | None]:
+        """Each trained model's `MIHealthMonitor` verdict, written next to its evaluation and printed."""
+        health = {}
+        for key, stage in (("standard_at", StageName.PRETRAIN), ("miat", StageName.TRAIN)):
+            verdict = ClassifierFiles.of(inputs[stage]["model"]).read_summary().get("health")
+            health[key] = verdict
+            (output / key).mkdir(parents=True, exist_ok=True)
+            (output / key / HEALTH_FILE).write_text(json.dumps(verdict, indent=2))
+            for finding in (verdict or {}).get("findings", []):
+                print(f"[evaluate] {key} training health: {finding['message']}")
+        return health
 
     @staticmethod
     def _models(inputs: Inputs, trained: str, last_epoch: bool) -> list[tuple[str, str, pathlib.Path, bool]]:

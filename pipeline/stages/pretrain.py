@@ -44,5 +44,5 @@ class Pretrain(Stage):
             )  # fmt: skip
         )
         summary = training.save(trained, context.output_dir / "model")
-        context.log_metrics({key: value for key, value in summary.items() if value is not None})
+        context.log_metrics({key: value for key, value in summary.items() if isinstance(value, int | float)})
         return [context.artifact("model", ArtifactType.MODEL, "model", **summary)]

@@ -58,5 +58,5 @@ class Train(Stage):
         trained = training.run(make_model, learning_rate=learning_rate, initial_classifier=initial)
         summary = training.save(trained, context.output_dir / "model")
         summary.update(alpha=alpha, lam=lam, learning_rate=learning_rate)
-        context.log_metrics({key: value for key, value in summary.items() if value is not None})
+        context.log_metrics({key: value for key, value in summary.items() if isinstance(value, int | float)})
         return [context.artifact("model", ArtifactType.MODEL, "model", **summary)]

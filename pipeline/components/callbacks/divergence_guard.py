@@ -18,7 +18,9 @@ class DivergenceGuard(keras.callbacks.Callback):
     normally, the epoch-end callbacks run on poisoned weights and the caller cannot tell a
     diverged run from a finished one. Raising instead stops before any epoch-end callback,
     so `keras.callbacks.BackupAndRestore` and `BestEpochCheckpoint` keep the last good
-    state, and the message names it.
+    state, and the message names it. mi_keras's training models stop themselves, inside the
+    step, with `NonFiniteLossError`; `ResumableFit` turns that into the same error through
+    `diverged`, which knows the epoch and batch.
 
     Example:
     ```python
@@ -36,20 +38,28 @@ class DivergenceGuard(keras.callbacks.Callback):
         self.checkpoints = [str(path) for path in checkpoints]
         self.monitor = monitor
         self._epoch = 0
+        self._batch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._batch = batch
 
     def on_train_batch_end(self, batch, logs=None):
         value = (logs or {}).get(self.monitor)
         if value is None:
             return
         value = float(np.asarray(value))
-        if math.isfinite(value):
-            return
+        if not math.isfinite(value):
+            raise self.diverged(value, batch)
+
+    def diverged(self, value: float, batch: int | None = None) -> TrainingDivergedError:
+        """The error for a non-finite ``value`` at ``batch`` (0-based; default: the running one)."""
+        batch = self._batch if batch is None else batch
         kept = [path for path in self.checkpoints if pathlib.Path(path).exists()]
         where = f"the last good checkpoint is kept in {', '.join(kept)}" if kept else "no checkpoint was written yet"
-        raise TrainingDivergedError(
+        return TrainingDivergedError(
             f"Training diverged: the {self.monitor} became {value} at epoch {self._epoch + 1}, batch {batch + 1}; "
             f"training stopped and {where}. Lower the learning rate or check the data, then rerun.",
             epoch=self._epoch + 1,
