@@ -110,3 +110,17 @@ class HealthRule(ParsableEnum):
     CONSTANT_PREDICTIONS = "constant_predictions"  # (nearly) one class predicted for every image
     INERT_MI = "inert_mi"  # the frozen estimators read no natural MI in the classifier's logits
     MI_GRADIENT_DOMINATES = "mi_gradient_dominates"  # the MI term's gradient dwarfs the base loss's
+
+
+class LogitNormalization(ParsableEnum):
+    """What an `MIEstimator` does to the logits before its global network.
+
+    Cross-entropy does not change when a constant is added to every logit; a global network
+    does. ``CENTER`` removes each sample's mean logit, so the classifier cannot drift out of
+    the estimator's range that way; ``STANDARDIZE`` also divides by each sample's standard
+    deviation (the logits' scale). The estimator must be trained with the setting it is used with.
+    """
+
+    NONE = "none"  # the paper: raw logits
+    CENTER = "center"
+    STANDARDIZE = "standardize"

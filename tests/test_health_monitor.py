@@ -151,6 +151,14 @@ def test_findings_are_computed_from_a_history_alone():
     assert health_findings(rows[:1]) == [] and health_findings([{"epoch": 1}]) == []
 
 
+def test_one_constant_first_epoch_is_no_finding_but_two_are():
+    constant = {"health_clean_accuracy": 0.1, "health_chance_accuracy": 0.1, "health_top_prediction_share": 1.0}
+    learning = {"health_clean_accuracy": 0.5, "health_chance_accuracy": 0.1, "health_top_prediction_share": 0.2}
+    assert health_findings([{"epoch": 1, **constant}, {"epoch": 2, **learning}]) == []
+    (finding,) = health_findings([{"epoch": 1, **constant}, {"epoch": 2, **constant}])
+    assert (finding["rule"], finding["epoch"]) == ("constant_predictions", 2)
+
+
 def test_mi_metrics_average_over_selected_samples_not_over_steps(digits, trained_estimators, monkeypatch):
     """Two steps, the first selecting nothing: the epoch's MI means must equal the second
     step's, not half of it (a step with no selected sample is no evidence of zero MI)."""

@@ -32,8 +32,9 @@ class MIHealthMonitor(keras.callbacks.Callback):
 
     It warns (`MIHealthWarning`), naming the epoch and the number, the first time each rule
     of `HealthRule` holds: validation accuracy back at chance after having been above it
-    (``collapse``); one class taking ``constant_share`` of the predictions
-    (``constant_predictions``); ``I_N(x; h(x)) <= 0``, so the estimators no longer read the
+    (``collapse``); one class taking ``constant_share`` of the predictions two epochs in a row,
+    or once after accuracy had been above chance (``constant_predictions``: a fresh
+    classifier often predicts one class for its first epoch); ``I_N(x; h(x)) <= 0``, so the estimators no longer read the
     classifier and the MI terms are inert (``inert_mi``); the gradient ratio above
     ``max_gradient_ratio`` (``mi_gradient_dominates``). ``verdict()`` summarises the run.
     Zhou et al., "Improving Adversarial Robustness via Mutual Information Estimation",
@@ -165,6 +166,7 @@ def health_findings(
     ``{"rule", "epoch" (the first it held), "value", "epochs" (how many), "message"}``."""
     found: dict[HealthRule, dict[str, Any]] = {}
     above_chance: tuple[int, float] | None = None
+    constant_epochs = 0
 
     def record(rule: HealthRule, row: dict, value: float, message: str) -> None:
         if rule in found:
@@ -187,7 +189,8 @@ def health_findings(
                 "classifier has collapsed; keep the best epoch and retrain with a lower learning rate, alpha or lam.",
             )  # fmt: skip
         share = row["health_top_prediction_share"]
-        if share >= constant_share:
+        constant_epochs = constant_epochs + 1 if share >= constant_share else 0
+        if constant_epochs >= 2 or (constant_epochs and above_chance is not None):
             record(
                 HealthRule.CONSTANT_PREDICTIONS, row, share,
                 f"Epoch {epoch}: the classifier predicts one class for {100 * share:.1f}% of the validation "

@@ -15,6 +15,9 @@ def miat_loss(
     selected: tf.Tensor,
     lam: float | tf.Tensor,
     difference: MIDifference = MIDifference.SELECTED_MEAN,
+    min_selected: int = 1,
+    weight_by_selected_share: bool = False,
+    cosine_epsilon: float = 0.0,
 ) -> tf.Tensor:
     """``|1 - cos(a, b)| + |1 - cos(d, c)| + lam * mean_selected(I_A(n; h(x_adv)) - I_N(x; h(x_adv)))``.
 
@@ -24,16 +27,35 @@ def miat_loss(
     nothing is selected. ``lam = 0`` is the released code. ``difference`` chooses how the
     lambda term is reduced (`MIDifference`; the paper's selected mean by default,
     docs/lambda.md for the others). docs/method.md, section "Stage 2", has the derivation.
+
+    Stabilisers (the defaults are the paper's loss; docs/stability.md measures them):
+    ``min_selected`` > 1 makes the loss 0 until that many samples are selected (one selected
+    sample gives cosines of +/-1 and no gradient, and carries the whole selected mean alone);
+    ``weight_by_selected_share`` multiplies the cosine terms by k / B, the selected share of
+    the batch, so that their gradient, which nothing divides by the batch, grows with the
+    evidence; ``cosine_epsilon`` bounds the cosines' gradient (`batch_cosine`).
     """
-    any_selected = masked_count(selected) > 0
-    natural = tf.abs(1.0 - batch_cosine(terms.natural_mi_natural * selected, terms.natural_mi_adversarial * selected))
-    adversarial = tf.abs(
-        1.0 - batch_cosine(terms.adversarial_mi_natural * selected, terms.adversarial_mi_adversarial * selected)
+    count = masked_count(selected)
+    active = count >= max(1, min_selected)
+    natural = tf.abs(
+        1.0
+        - batch_cosine(
+            terms.natural_mi_natural * selected, terms.natural_mi_adversarial * selected, epsilon=cosine_epsilon
+        )
     )
-    cosine_terms = tf.where(any_selected, natural + adversarial, tf.zeros_like(natural))
-    return cosine_terms + lam * mi_difference(
+    adversarial = tf.abs(
+        1.0
+        - batch_cosine(
+            terms.adversarial_mi_natural * selected, terms.adversarial_mi_adversarial * selected, epsilon=cosine_epsilon
+        )
+    )
+    cosine_terms = natural + adversarial
+    if weight_by_selected_share:
+        cosine_terms *= count / global_sum(tf.cast(tf.size(selected), tf.float32))
+    lambda_term = lam * mi_difference(
         terms.adversarial_mi_adversarial, terms.natural_mi_adversarial, selected, difference
     )
+    return tf.where(active, cosine_terms + lambda_term, tf.zeros_like(cosine_terms))
 
 
 def mi_difference(

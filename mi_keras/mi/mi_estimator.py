@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from mi_keras.enums import Bound, DVVariant
+from mi_keras.enums import Bound, DVVariant, LogitNormalization
 from mi_keras.mi.bounds import per_sample_mi
 from mi_keras.mi.estimator_width import PAPER_UNITS, default_units
 from mi_keras.mi.global_network import GlobalNetwork
@@ -38,6 +38,9 @@ class MIEstimator(keras.layers.Layer):
         bound: ``"dv"`` (default), ``"jsd"`` or ``"infonce"``.
         dv: ``"exact"`` (default) or ``"reference"`` (the official code's DV variant).
         chunk_size: optional row chunk for the score tensor (see `bounds.per_sample_mi`).
+        logit_normalization: ``"none"`` (default, the paper), ``"center"`` or
+            ``"standardize"``: what is done to each sample's logits before the global
+            network (`LogitNormalization`; a stabiliser, not in the paper).
         **kwargs: forwarded to `keras.layers.Layer`.
     """
 
@@ -49,6 +52,7 @@ class MIEstimator(keras.layers.Layer):
         bound: str | Bound = Bound.DV,
         dv: str | DVVariant = DVVariant.EXACT,
         chunk_size: int | None = None,
+        logit_normalization: str | LogitNormalization = LogitNormalization.NONE,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -65,6 +69,7 @@ class MIEstimator(keras.layers.Layer):
         if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
             raise ValueError(f"`chunk_size` must be a positive integer or None; got {chunk_size!r}.")
         self.chunk_size = chunk_size
+        self.logit_normalization = LogitNormalization.parse(logit_normalization, "logit_normalization")
 
     @classmethod
     def for_classifier(
@@ -108,7 +113,7 @@ class MIEstimator(keras.layers.Layer):
         ``bound`` (a `Bound`) evaluates the same critic under another bound; None uses this
         estimator's.
         """
-        global_features = self.global_network(logits, training=training)
+        global_features = self.global_network(self._normalized(logits), training=training)
         return per_sample_mi(
             global_features,
             local_features,
@@ -117,6 +122,17 @@ class MIEstimator(keras.layers.Layer):
             positive_index=positive_index,
             chunk_size=self.chunk_size,
         )
+
+    def _normalized(self, logits: tf.Tensor) -> tf.Tensor:
+        if self.logit_normalization is LogitNormalization.NONE:
+            return logits
+        logits = tf.cast(logits, tf.float32)
+        centered = logits - tf.reduce_mean(logits, axis=-1, keepdims=True)
+        if self.logit_normalization is LogitNormalization.CENTER:
+            return centered
+        # The floor keeps a constant logit vector (a collapsed classifier) finite.
+        scale = tf.sqrt(tf.reduce_mean(tf.square(centered), axis=-1, keepdims=True) + 1e-6)
+        return centered / scale
 
     def call(self, pattern, logits, training=None):
         return self.score(self.encode(pattern, training=training), logits, training=training)
@@ -133,4 +149,5 @@ class MIEstimator(keras.layers.Layer):
             "bound": self.bound.value,
             "dv": self.dv.value,
             "chunk_size": self.chunk_size,
+            "logit_normalization": self.logit_normalization.value,
         }

@@ -74,6 +74,11 @@ class MIDefenseModel(AdversarialModel):
             ``"selected_mean"`` (the paper), ``"batch_mean"`` or ``"relative"``.
         mi_bound: score the four MI terms with this `Bound` (``"infonce"`` is at most
             ``log B``) instead of the estimators' own; None keeps theirs.
+        min_selected: the MI loss counts only from this many selected samples (1: the
+            paper). A stabiliser, like the next two (`miat_loss` says what each changes in
+            the paper's loss; docs/stability.md measures them).
+        weight_by_selected_share: multiply the cosine terms by the selected share k / B.
+        cosine_epsilon: bound the cosines' gradient by ``1 / cosine_epsilon`` (0: the paper).
         eval_attack: the attack of ``test_step``; defaults to ``attack``.
         seed: the int each step's randomness derives from (see `AdversarialModel`).
         **kwargs: forwarded to `AdversarialModel` (e.g. ``recompute_clean=True``, which
@@ -94,6 +99,9 @@ class MIDefenseModel(AdversarialModel):
         lam_ramp_steps: int = 0,
         difference: str | MIDifference = MIDifference.SELECTED_MEAN,
         mi_bound: str | Bound | None = None,
+        min_selected: int = 1,
+        weight_by_selected_share: bool = False,
+        cosine_epsilon: float = 0.0,
         eval_attack: Attack | None = None,
         seed: int | None = None,
         **kwargs,
@@ -116,6 +124,15 @@ class MIDefenseModel(AdversarialModel):
         self.difference = MIDifference.parse(difference, "difference")
         self._gradient_norms_function = None
         self.mi_bound = Bound.parse(mi_bound, "mi_bound") if mi_bound is not None else None
+        if isinstance(min_selected, bool) or int(min_selected) != min_selected or min_selected < 1:
+            raise ValueError(f"`min_selected` must be an integer >= 1; got {min_selected!r}.")
+        self.min_selected = int(min_selected)
+        if not isinstance(weight_by_selected_share, bool):
+            raise ValueError(f"`weight_by_selected_share` must be True or False; got {weight_by_selected_share!r}.")
+        self.weight_by_selected_share = weight_by_selected_share
+        if not cosine_epsilon >= 0:
+            raise ValueError(f"`cosine_epsilon` must be >= 0; got {cosine_epsilon!r}.")
+        self.cosine_epsilon = float(cosine_epsilon)
         self._check_num_classes(classifier_classes(self.classifier))
         build_from_classifier(self)
 
@@ -177,7 +194,16 @@ class MIDefenseModel(AdversarialModel):
         """``(L_mi, the four MI terms, the Eq. 6 selection mask)`` of a batch."""
         mi = self._mi_terms(clean_logits, adversarial_logits, context)
         selected = selection_masks(clean_logits, adversarial_logits, y, self.selection)["fooled"]
-        return miat_loss(mi, selected, self._current_lam(), self.difference), mi, selected
+        mi_loss = miat_loss(
+            mi,
+            selected,
+            self._current_lam(),
+            self.difference,
+            min_selected=self.min_selected,
+            weight_by_selected_share=self.weight_by_selected_share,
+            cosine_epsilon=self.cosine_epsilon,
+        )
+        return mi_loss, mi, selected
 
     def loss_gradient_norms(self, data) -> dict[str, float]:
         """Global norms of the base loss's and of ``alpha * L_mi``'s gradients on one batch.
@@ -193,7 +219,7 @@ class MIDefenseModel(AdversarialModel):
             ``{"base_gradient_norm", "mi_gradient_norm", "selected"}`` (the selected count).
         """
         if self._gradient_norms_function is None:
-            self._gradient_norms_function = tf.function(self._gradient_norms)
+            self._gradient_norms_function = tf.function(self._gradient_norms, autograph=False)
         return {name: float(value) for name, value in self._gradient_norms_function(data).items()}
 
     def _gradient_norms(self, data) -> dict[str, tf.Tensor]:
@@ -257,4 +283,7 @@ class MIDefenseModel(AdversarialModel):
             "lam_ramp_steps": self.lam_ramp_steps,
             "difference": self.difference.value,
             "mi_bound": self.mi_bound.value if self.mi_bound is not None else None,
+            "min_selected": self.min_selected,
+            "weight_by_selected_share": self.weight_by_selected_share,
+            "cosine_epsilon": self.cosine_epsilon,
         }

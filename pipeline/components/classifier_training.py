@@ -132,3 +132,8 @@ class ClassifierTraining:
         files.history.write_text(json.dumps(trained.fit.history, indent=1))
         files.summary.write_text(json.dumps(summary, indent=2))
         return summary
+
+
+def training_metrics(summary: dict) -> dict[str, float]:
+    """The numbers of a training summary, for the metadata store (the health verdict is a record)."""
+    return {key: value for key, value in summary.items() if isinstance(value, int | float)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mi_keras.models import AdversarialModel
 from pipeline.components.builders import training_attack
-from pipeline.components.classifier_training import ClassifierTraining
+from pipeline.components.classifier_training import ClassifierTraining, training_metrics
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
 from pipeline.orchestration.config import PipelineConfig
@@ -44,5 +44,5 @@ class Pretrain(Stage):
             )  # fmt: skip
         )
         summary = training.save(trained, context.output_dir / "model")
-        context.log_metrics({key: value for key, value in summary.items() if isinstance(value, int | float)})
+        context.log_metrics(training_metrics(summary))
         return [context.artifact("model", ArtifactType.MODEL, "model", **summary)]

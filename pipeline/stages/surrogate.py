@@ -6,7 +6,7 @@ import dataclasses
 
 from mi_keras.models import AdversarialModel
 from pipeline.components.builders import training_attack
-from pipeline.components.classifier_training import ClassifierTraining
+from pipeline.components.classifier_training import ClassifierTraining, training_metrics
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
 from pipeline.orchestration.config import ModelConfig, PipelineConfig
@@ -53,5 +53,5 @@ class Surrogate(Stage):
             lambda classifier: AdversarialModel(classifier, attack=attack, seed=surrogate_config.seed)
         )
         summary = training.save(trained, context.output_dir / "model")
-        context.log_metrics({key: value for key, value in summary.items() if value is not None})
+        context.log_metrics(training_metrics(summary))
         return [context.artifact("model", ArtifactType.MODEL, "model", **summary)]

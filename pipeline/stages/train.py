@@ -7,7 +7,7 @@ import keras
 from mi_keras.models import MIDefenseModel
 from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles, TuningResult
 from pipeline.components.builders import mi_defense_model
-from pipeline.components.classifier_training import ClassifierTraining
+from pipeline.components.classifier_training import ClassifierTraining, training_metrics
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
 from pipeline.orchestration.config import PipelineConfig
@@ -58,5 +58,5 @@ class Train(Stage):
         trained = training.run(make_model, learning_rate=learning_rate, initial_classifier=initial)
         summary = training.save(trained, context.output_dir / "model")
         summary.update(alpha=alpha, lam=lam, learning_rate=learning_rate)
-        context.log_metrics({key: value for key, value in summary.items() if isinstance(value, int | float)})
+        context.log_metrics(training_metrics(summary))
         return [context.artifact("model", ArtifactType.MODEL, "model", **summary)]
