@@ -50,6 +50,7 @@ from pipeline.orchestration.config import (  # noqa: E402
 )
 from pipeline.orchestration.runner import PipelineBusyError, PipelineRunner, RunResult  # noqa: E402
 from pipeline.orchestration.stage import StageName  # noqa: E402
+from pipeline.recipes import Recipe, recipe_overrides  # noqa: E402
 from pipeline.stages import all_stages  # noqa: E402
 from pipeline.stages.tune import is_tuner_worker, run_tuner_worker  # noqa: E402
 
@@ -75,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="override a setting, e.g. --set train.epochs=5 (repeatable; --list-keys shows the keys)",
+    )
+    parser.add_argument(
+        "--recipe",
+        default=None,
+        choices=[recipe.value for recipe in Recipe],
+        help="train MIAT by a named recipe, applied before --set (pipeline/recipes.py: official code or paper)",
     )
     parser.add_argument(
         "--stages",
@@ -121,11 +128,19 @@ def parse_stage_names(values: list[str] | None, flag: str) -> list[StageName] | 
         raise ConfigError(str(error)) from None
 
 
+def configured(args: argparse.Namespace) -> PipelineConfig:
+    """``--config``, then ``--recipe``'s overrides, then ``--set``'s (not validated yet)."""
+    config = load_config(args.config)
+    if args.recipe is not None:
+        config = with_overrides(config, recipe_overrides(args.recipe, config))
+    return with_overrides(config, args.set)
+
+
 def prepare(args: argparse.Namespace) -> tuple[PipelineConfig, list[StageName] | None, list[StageName]]:
     """Loads, overrides and validates everything before any work starts."""
     if args.data_dir is not None:  # recorded by ingest: absolute, so any later cwd reads the same data
         args.data_dir = os.path.abspath(os.path.expanduser(args.data_dir))
-    config = with_overrides(load_config(args.config), args.set)
+    config = configured(args)
     validate(config, args.data_dir)
     requested = parse_stage_names(args.stages, "--stages")
     forced = parse_stage_names(args.force, "--force") or []
@@ -177,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     strategy = None if args.list_keys else make_strategy(args.strategy)
     try:
         if args.list_keys:
-            config = with_overrides(load_config(args.config), args.set).to_dict()
+            config = configured(args).to_dict()
             for key in config_keys():
                 section, _, field = key.rpartition(".")
                 print(f"{key} = {(config[section] if section else config)[field]!r}")

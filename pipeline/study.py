@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-units", type=int, default=None, help="stop after this many units")
     parser.add_argument("--plan", action="store_true", help="list the units and whether each is done; run nothing")
     parser.add_argument("--report", action="store_true", help="render the report from the JSONs; run nothing")
-    parser.add_argument("--report-path", default=str(_REPO_ROOT / "docs" / "results.md"), help="where --report writes")
+    parser.add_argument("--report-path", default=None, help="where --report writes (default: the study's `report`)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and not units:
             raise ConfigError(f"--only {args.only} matches no unit; --plan lists them.")
         if args.report:
-            report_path = pathlib.Path(args.report_path)
+            report_path = pathlib.Path(args.report_path or _REPO_ROOT / study.report)
             report_path.parent.mkdir(parents=True, exist_ok=True)
             report_path.write_text(render_report(study, results_dir, report_path.with_suffix(".png"), command))
             print(f"Wrote {report_path}")

@@ -114,3 +114,19 @@ def test_refitting_makes_blind_estimators_read_the_classifier_and_leaves_it_alon
     assert history.history["health_natural_mi"][-1] > 0.5
     assert all(np.array_equal(b, w.numpy()) for b, w in zip(classifier_before, classifier.weights))
     assert {id(v) for v in model.trainable_variables} == {id(v) for v in classifier.trainable_variables}
+
+
+@pytest.mark.parametrize("shared, expected", [(True, "none"), (False, "many")])
+def test_a_shared_dropout_mask_keeps_dropout_noise_out_of_the_selection(shared, expected):
+    """x_adv within 1e-5 of x: only differing dropout masks can make a sample look fooled."""
+    inputs = keras.Input((8, 8, 1))
+    hidden = keras.layers.Dropout(0.5)(keras.layers.Dense(64)(keras.layers.Flatten()(inputs)))
+    classifier = keras.Model(inputs, keras.layers.Dense(10)(hidden))
+    images = tf.constant(RNG.random((64, 8, 8, 1)), tf.float32)
+    labels = np.argmax(classifier(images, training=False), -1).astype("int32")  # all correct without dropout
+    estimators = [MIEstimator.for_classifier((8, 8, 1), 10, units=16) for _ in range(2)]
+    attack = PGD(1e-5, steps=1, random_start="none")
+    model = MIDefenseModel(classifier, *estimators, attack=attack, lam=0.0, seed=0, shared_dropout_mask=shared)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    fraction = model.train_on_batch(images, labels, return_dict=True)["selected_fraction"]
+    assert fraction < 0.02 if expected == "none" else fraction > 0.1

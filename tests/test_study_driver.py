@@ -53,8 +53,8 @@ def test_methods_differ_only_in_their_own_settings():
         keys = {assignment.partition("=")[0] for assignment in method.overrides(("train.lam_ramp_epochs=5",))}
         section = method.stage.value
         assert all(key.startswith(f"{section}.") for key in keys), (method, keys)
-    assert "train.lam=0" in Method.MIAT_RELEASED.overrides(())
-    assert "train.lam_ramp_epochs=5" in Method.MIAT.overrides(("train.lam_ramp_epochs=5",))
+    assert "train.lam=0" in Method.MIAT_LAMBDA0.overrides(())
+    assert "train.lam_ramp_epochs=5" in Method.MIAT_LAMBDA01.overrides(("train.lam_ramp_epochs=5",))
 
 
 def test_units_run_seed_by_seed_with_autoattack_last():
@@ -95,6 +95,7 @@ def test_smoke_study_runs_the_cifar10_recipes_from_the_npz_files_and_resumes(sha
             unit.seed,
             unit.kind.value,
         )
+        assert record["recipe"] == {"name": "study", "overrides": []}
         assert record["config"]["data"]["dataset"] == "npz:cifar10/cifar10_{split}.npz"
         assert record["config"]["attack"]["threat_model"] == ("L2" if unit.dataset.endswith("_l2") else "Linf")
         assert record["machine"]["cores"] >= 1 and record["machine"]["tensorflow"]
@@ -189,8 +190,8 @@ def test_a_unit_that_diverges_after_an_epoch_is_scored_at_its_best_epoch(shared_
     monkeypatch.setattr(DivergenceGuard, "on_train_batch_end", nan_from_the_second_epoch)
     smoke = load_study("smoke")
     dataset = dataclasses.replace(smoke.datasets[0], overrides=(*smoke.datasets[0].overrides, "train.epochs=2"))
-    study = dataclasses.replace(smoke, name="diverging", datasets=(dataset,), methods=(Method.MIAT,))
-    UnitRunner(study, tmp_path / "results", tmp_path / "work").run(Unit(dataset.name, Method.MIAT, 0))
+    study = dataclasses.replace(smoke, name="diverging", datasets=(dataset,), methods=(Method.MIAT_LAMBDA01,))
+    UnitRunner(study, tmp_path / "results", tmp_path / "work").run(Unit(dataset.name, Method.MIAT_LAMBDA01, 0))
 
     record = json.loads((tmp_path / "results" / "diverging" / dataset.name / "miat" / "seed0.json").read_text())
     assert record["training"]["diverged"] == {"epoch": 2, "batch": 1, "loss": "nan"}
@@ -200,7 +201,9 @@ def test_a_unit_that_diverges_after_an_epoch_is_scored_at_its_best_epoch(shared_
     text = render_report(study, tmp_path / "results", None, "command")
     assert "**diverged** (loss nan) at epoch 2, batch 1" in text
     accuracies = next(
-        line for line in text.splitlines() if line.startswith(f"| {Method.MIAT.display_name} |") and "(n=1)" in line
+        line
+        for line in text.splitlines()
+        if line.startswith(f"| {Method.MIAT_LAMBDA01.display_name} |") and "(n=1)" in line
     )
     assert accuracies.endswith("| - | - |")  # the best epoch is scored; there are no '(last)' numbers
 
@@ -211,7 +214,7 @@ def test_report_reads_the_mi_shift_of_fooled_samples_only_where_the_estimators_f
     from pipeline.study_driver.results_report import render_report
 
     records = {}
-    for method in ("standard_at", "miat_released"):
+    for method in ("standard_at", "miat_lambda0"):
         name = f"cpu_study/fashion_mnist/{method}/seed0.json"
         (tmp_path / "results" / name).parent.mkdir(parents=True)
         text = (pathlib.Path(__file__).parents[1] / "results" / name).read_text()
@@ -227,5 +230,5 @@ def test_report_reads_the_mi_shift_of_fooled_samples_only_where_the_estimators_f
         f"- Standard AT: the attack changes the natural MI of the samples it fools by {natural:+.3f} and their "
         f"adversarial MI by {adversarial:+.3f} nats; both move in Fig. 4's direction on 1 of 1 seeds." in report
     )
-    assert records["miat_released"]["natural_mi_natural"]["mean"] <= 0
-    assert "- MIAT (lambda 0, released): the frozen estimators read no natural MI in its logits" in report
+    assert records["miat_lambda0"]["natural_mi_natural"]["mean"] <= 0
+    assert "- MIAT (lambda 0): the frozen estimators read no natural MI in its logits" in report

@@ -11,7 +11,7 @@ from mi_keras.attacks.attack import Attack, logits_of
 from mi_keras.distribution import global_sum
 from mi_keras.enums import BaseLoss
 from mi_keras.losses.adversarial_losses import base_loss
-from mi_keras.models.step_guard import StepGuard, finite_update
+from mi_keras.models.step_guard import StepGuard, apply_if_finite
 from mi_keras.models.training_utils import (
     adversarial_batch,
     as_attack,
@@ -121,6 +121,9 @@ class AdversarialModel(StepGuard, keras.Model):
     def _gradient_free_inputs(self, x, x_adv) -> dict[str, tf.Tensor]:
         return {}
 
+    def _before_clean_pass(self) -> None:
+        """Runs in the step just before ``h(x)``, after ``h(x_adv)``."""
+
     def _trained_variables(self) -> list:
         """The variables ``train_step`` updates (WMIM adds its jointly trained estimator's)."""
         return self.classifier.trainable_variables
@@ -161,14 +164,14 @@ class AdversarialModel(StepGuard, keras.Model):
             gradients = self._add_recomputed_clean_gradients(gradients, variables, x, clean_gradient, state_before)
         else:
             gradients = tape.gradient(scaled, variables)
-        with finite_update(values["loss"], gradients, enabled=self.stop_on_non_finite):
-            self.optimizer.apply(gradients, variables)
+        apply_if_finite(self.optimizer, gradients, variables, values["loss"], enabled=self.stop_on_non_finite)
         self._update_metrics(values, y, clean_logits, adversarial_logits)
         return {name: metric.result() for name, metric in self._metrics_to_report(clean_logits)}
 
     def _clean_logits(self, tape, x) -> tuple[tf.Tensor, list[tf.Tensor]]:
         """``h(x)`` in training mode and, with ``recompute_clean``, the classifier's state before
         it ran; then ``h(x)`` runs off the tape, which only sees its logits."""
+        self._before_clean_pass()
         if not self.recompute_clean:
             return logits_of(self.classifier, x, training=True), []
         state_before = [tf.identity(variable) for variable in self._state_variables()]

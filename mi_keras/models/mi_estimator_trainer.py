@@ -14,7 +14,7 @@ from mi_keras.losses.batch_statistics import masked_count, masked_mean
 from mi_keras.losses.estimator_objectives import estimator_objectives
 from mi_keras.losses.selection import selection_masks
 from mi_keras.mi.mi_terms import mi_terms, pattern_features
-from mi_keras.models.step_guard import StepGuard, finite_update
+from mi_keras.models.step_guard import StepGuard, apply_if_finite
 from mi_keras.models.training_utils import (
     adversarial_batch,
     as_attack,
@@ -161,8 +161,7 @@ class MIEstimatorTrainer(StepGuard, keras.Model):
             # Every replica holds the global loss; Keras sums replica gradients.
             scaled = self.optimizer.scale_loss(values["loss"] / num_replicas())
         gradients = tape.gradient(scaled, variables)
-        with finite_update(values["loss"], gradients, enabled=self.stop_on_non_finite):
-            self.optimizer.apply(gradients, variables)
+        apply_if_finite(self.optimizer, gradients, variables, values["loss"], enabled=self.stop_on_non_finite)
         return self._update(values)
 
     def test_step(self, data):

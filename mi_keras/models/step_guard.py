@@ -44,26 +44,28 @@ def checked_images(images) -> tf.Tensor:
     return images
 
 
-@contextlib.contextmanager
-def finite_update(loss: tf.Tensor, gradients: list, enabled: bool = True):
-    """Runs the update created inside only if ``loss`` and every gradient are finite.
+def apply_if_finite(optimizer, gradients: list, variables: list, loss: tf.Tensor, enabled: bool = True) -> None:
+    """``optimizer.apply(gradients, variables)``, run only if ``loss`` and every gradient are finite.
 
-    The check fails the step with an assertion, and every op created in the block (the
-    optimizer's variable updates and its step count) waits for it: when it fails, none of
-    them runs and the weights stay those of the last good step. Every replica sees the same
-    verdict (a global sum), so none waits on a collective that a failed peer left. XLA drops
-    assertions: under ``jit_compile`` the after-batch check of `StepGuard.fit` stops
-    training instead, one update too late.
+    The check fails the step with an assertion, and every op of the update (the variable
+    updates and the step count) waits for it: when it fails, none of them runs and the
+    weights stay those of the last good step. The optimizer is built first, outside that
+    dependency, so that its variables can be lifted out of the step (XLA needs it). Every
+    replica sees the same verdict (a global sum), so none waits on a collective that a
+    failed peer left. XLA drops assertions: under ``jit_compile`` the after-batch check of
+    `StepGuard.fit` stops training instead, one update too late.
     """
     if not enabled:
-        yield
+        optimizer.apply(gradients, variables)
         return
+    if not optimizer.built:
+        optimizer.build(variables)
     finite = [tf.reduce_all(tf.math.is_finite(loss))]
     finite += [tf.reduce_all(tf.math.is_finite(gradient)) for gradient in gradients if gradient is not None]
     failures = global_sum(1.0 - tf.cast(tf.reduce_all(tf.stack(finite)), tf.float32))
     check = tf.debugging.Assert(tf.equal(failures, 0.0), [_NON_FINITE_MARKER, loss])
     with tf.control_dependencies([check] if check is not None else []):
-        yield
+        optimizer.apply(gradients, variables)
 
 
 def non_finite_error(model: keras.Model, value) -> NonFiniteLossError:
@@ -100,7 +102,7 @@ def translated_step_errors(model: keras.Model):
 class _StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Raises `NonFiniteLossError` after a batch whose logged loss is not finite.
 
-    The in-step check (`finite_update`) normally fires first and keeps the weights;
+    The in-step check (`apply_if_finite`) normally fires first and keeps the weights;
     this covers the steps it cannot guard (XLA drops assertions).
     """
 
@@ -124,8 +126,7 @@ class StepGuard:
     """Mixin of the training models (listed before `keras.Model` in the bases): the guards of
     ``fit``, ``evaluate``, ``train_on_batch``, ``test_on_batch`` and ``save``.
 
-    The model's steps call `checked_images` and apply their update inside `finite_update`
-    (when ``self.stop_on_non_finite``); these methods turn the checks' graph errors into one-line errors,
+    The model's steps call `checked_images` and apply their update with `apply_if_finite`; these methods turn the checks' graph errors into one-line errors,
     stop ``fit`` after any batch whose loss is not finite, and refuse to save non-finite weights.
     """
 

@@ -55,12 +55,13 @@ def worker_pipeline_root(root: str | os.PathLike, strategy: tf.distribute.Strate
     return pathlib.Path(root) / "workers" / f"{resolver.task_type}-{resolver.task_id}"
 
 
-def training_attack(attack: AttackConfig, seed: int) -> PGD:
-    """The PGD of the training stages (standard AT, the estimators and MIAT)."""
+def training_attack(attack: AttackConfig, seed: int, steps: int | None = None, step_size: float | None = None) -> PGD:
+    """The PGD of the training stages (standard AT, the estimators and MIAT); ``steps`` and
+    ``step_size`` replace the section's when given (MIAT's own ``train.attack_*``)."""
     return PGD(
         attack.eps,
-        step_size=attack.resolved_step_size,
-        steps=attack.steps,
+        step_size=step_size or attack.resolved_step_size,
+        steps=steps or attack.steps,
         threat_model=attack.threat_model,
         random_start=attack.random_start,
         seed=seed,
@@ -88,7 +89,7 @@ def mi_defense_model(
     section: MIATConfig = config.train
     natural, adversarial = estimators.load()
     shared = {
-        "attack": training_attack(config.attack, config.seed),
+        "attack": training_attack(config.attack, config.seed, section.attack_steps, section.attack_step_size),
         "base_loss": section.base_loss,
         "beta": section.beta,
         "recompute_clean": section.recompute_clean,
@@ -107,6 +108,9 @@ def mi_defense_model(
         lam_ramp_steps=section.lam_ramp_epochs * steps_per_epoch,
         difference=section.difference,
         mi_bound=section.mi_bound,
+        min_selected=section.min_selected,
+        weight_by_selected_share=section.weight_by_selected_share,
+        cosine_epsilon=section.cosine_epsilon,
     )
 
 

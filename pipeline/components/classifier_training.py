@@ -62,6 +62,7 @@ class ClassifierTraining:
         make_model: Callable[[keras.Model], keras.Model],
         learning_rate: float | None = None,
         initial_classifier: pathlib.Path | None = None,
+        callbacks: list[keras.callbacks.Callback] = (),
     ) -> TrainedClassifier:
         """Trains; ``make_model(classifier)`` returns the (uncompiled) training wrapper.
 
@@ -70,6 +71,7 @@ class ClassifierTraining:
             learning_rate: overrides the section's initial learning rate (tuned values).
             initial_classifier: a saved classifier (``.keras``) of the same architecture
                 whose weights replace the fresh initialisation.
+            callbacks: more callbacks of the adversarial epochs (after the health monitor).
         """
         config, section = self.context.config, self.section
         keras.utils.set_random_seed(config.seed)
@@ -94,7 +96,7 @@ class ClassifierTraining:
             section.epochs,
             validation_data=validation,
             classifier=classifier,
-            callbacks=[MIHealthMonitor(validation, batch_size=max(2, section.batch_size))],
+            callbacks=[MIHealthMonitor(validation, batch_size=max(2, section.batch_size)), *callbacks],
             steps_per_epoch=steps_per_epoch,
         )
         return TrainedClassifier(classifier=classifier, fit=fit)

@@ -28,6 +28,7 @@ from mi_keras.enums import (
     Bound,
     DVVariant,
     EstimatorObjective,
+    LogitNormalization,
     MIDifference,
     ParsableEnum,
     RandomStart,
@@ -192,6 +193,15 @@ class MIATConfig(TrainingConfig):
             `mi_keras.models.WMIMModel`): it maximises the stage-1 natural estimator's
             (frozen) MI of the adversarial samples; ``alpha`` weighs that term, the lambda
             settings do not apply.
+        attack_steps, attack_step_size: this stage's PGD, when it differs from the shared
+            ``attack`` section's (the official code trains MIAT with PGD-40, step 0.007, and
+            its baseline with PGD-10); None takes the shared value.
+        min_selected, weight_by_selected_share, cosine_epsilon: the stabilisers of
+            `mi_keras.models.MIDefenseModel` (defaults: the paper's loss).
+        refit_estimators_every: refit the estimators to the classifier every this many
+            epochs (`mi_keras.callbacks.EstimatorRefit`; 0: frozen, the paper), for
+            ``refit_epochs`` epochs each with the ``estimators`` section's learning rate,
+            batch and objective.
     """
 
     alpha: float = 5.0
@@ -203,6 +213,13 @@ class MIATConfig(TrainingConfig):
     mi_bound: Bound | None = None
     init_from_pretrain: bool = False
     method: DefenseMethod = DefenseMethod.MIAT
+    attack_steps: int | None = None
+    attack_step_size: float | None = None
+    min_selected: int = 1
+    weight_by_selected_share: bool = False
+    cosine_epsilon: float = 0.0
+    refit_estimators_every: int = 0
+    refit_epochs: int = 1
 
 
 @dataclasses.dataclass
@@ -218,6 +235,9 @@ class EstimatorConfig:
         objective: ``"contrastive"`` (Eq. 5, the code) or ``"mim"`` (Eq. 4).
         selection: ``"logits"`` (paper) or ``"batch_softmax"`` (released code) predictions
             for the robust / fooled masks.
+        logit_normalization: ``"none"`` (paper), ``"center"`` or ``"standardize"``: what the
+            estimators do to the logits before their global networks, in both stages
+            (`mi_keras.enums.LogitNormalization`, a stabiliser).
         epochs, batch_size, learning_rate, lr_milestones, lr_decay: the Adam run.
     """
 
@@ -226,6 +246,7 @@ class EstimatorConfig:
     dv: DVVariant = DVVariant.EXACT
     objective: EstimatorObjective = EstimatorObjective.CONTRASTIVE
     selection: Selection = Selection.LOGITS
+    logit_normalization: LogitNormalization = LogitNormalization.NONE
     epochs: int = 25
     batch_size: int = 400
     learning_rate: float = 1e-2
@@ -517,6 +538,20 @@ def _check_training(config: PipelineConfig) -> list[str]:
         problems.append(f"train.alpha and train.lam must be >= 0; got {config.train.alpha} and {config.train.lam}.")
     if config.train.lam_ramp_epochs < 0:
         problems.append(f"train.lam_ramp_epochs must be >= 0; got {config.train.lam_ramp_epochs}.")
+    train = config.train
+    if train.attack_steps is not None and train.attack_steps < 1:
+        problems.append(f"train.attack_steps must be >= 1 or none; got {train.attack_steps}.")
+    if train.attack_step_size is not None and not 0 < train.attack_step_size <= config.attack.eps:
+        problems.append(f"train.attack_step_size must be in (0, attack.eps] or none; got {train.attack_step_size}.")
+    if train.min_selected < 1 or train.cosine_epsilon < 0:
+        problems.append(
+            f"train.min_selected must be >= 1 and train.cosine_epsilon >= 0; got {train.min_selected} and {train.cosine_epsilon}."
+        )
+    if train.refit_estimators_every < 0 or train.refit_epochs < 1:
+        problems.append(
+            "train.refit_estimators_every must be >= 0 and train.refit_epochs >= 1; got "
+            f"{train.refit_estimators_every} and {train.refit_epochs}."
+        )
     if config.estimators.units is not None and config.estimators.units < 1:
         problems.append(f"estimators.units must be >= 1; got {config.estimators.units}.")
     return problems

@@ -53,6 +53,7 @@ class Estimators(Stage):
                     units=units,
                     bound=section.bound,
                     dv=section.dv,
+                    logit_normalization=section.logit_normalization,
                     name=name,
                 )
                 for name in ("natural_estimator", "adversarial_estimator")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from mi_keras.callbacks import EstimatorRefit
 from mi_keras.models import MIDefenseModel
 from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles, TuningResult
 from pipeline.components.builders import mi_defense_model
@@ -33,7 +34,27 @@ class Train(Stage):
         return (StageName.INGEST, StageName.ESTIMATORS, *pretrained, *tuned)
 
     def config_sections(self, config: PipelineConfig) -> tuple[str, ...]:
-        return ("seed", "data", "model", "attack", "train")
+        refit = ("estimators",) if config.train.refit_estimators_every else ()  # its batch, rate, objective
+        return ("seed", "data", "model", "attack", "train", *refit)
+
+    @staticmethod
+    def _refit(config, data: StageData) -> list[EstimatorRefit]:
+        """`EstimatorRefit` with the estimators section's batch, rate and objective, on its own
+        copy of the training split (reading the classifier's would move its epochs)."""
+        section, estimators = config.train, config.estimators
+        if not section.refit_estimators_every:
+            return []
+        train = data.split("train", estimators.batch_size, augment=config.data.augment, seed=config.seed + 1)
+        return [
+            EstimatorRefit(
+                train,
+                every=section.refit_estimators_every,
+                epochs=section.refit_epochs,
+                learning_rate=estimators.learning_rate,
+                objective=estimators.objective,
+                steps_per_epoch=data.steps_per_epoch(estimators.batch_size),
+            )
+        ]
 
     def run(self, context: StageContext, inputs: Inputs) -> list[Artifact]:
         config, section = context.config, context.config.train
@@ -55,7 +76,9 @@ class Train(Stage):
             initial = ClassifierFiles.of(inputs[StageName.PRETRAIN]["model"]).best
             print(f"[train] starting from the standard-AT weights of {initial}")
         training = ClassifierTraining(context, section, data)
-        trained = training.run(make_model, learning_rate=learning_rate, initial_classifier=initial)
+        trained = training.run(
+            make_model, learning_rate=learning_rate, initial_classifier=initial, callbacks=self._refit(config, data)
+        )
         summary = training.save(trained, context.output_dir / "model")
         summary.update(alpha=alpha, lam=lam, learning_rate=learning_rate)
         context.log_metrics(training_metrics(summary))

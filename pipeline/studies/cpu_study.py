@@ -10,7 +10,7 @@ the scoring of a diverged unit at its best epoch; each unit JSON records its com
 Expected result: docs/results.md, generated from the 40 unit JSONs of results/cpu_study/
 (every number there is measured, none is typed). Measured, 11.3 machine-hours: on CIFAR-10,
 MIAT with lambda 0.1 is worse than standard AT (PGD-40 -7.9 ± 6.1 points, every seed) and
-NAMID_T worse than TRADES (-7.8 ± 2.4); MIAT as released shows no measurable difference
+NAMID_T worse than TRADES (-7.8 ± 2.4); MIAT with lambda 0 (the released code's lambda) shows no measurable difference
 (-3.7 ± 6.6). On Fashion-MNIST every MI defense is below its baseline on every seed, and 4 of
 its 9 MI-defense runs collapse to chance or diverge.
 
@@ -91,7 +91,7 @@ STUDY = Study(
             ),
         ),
     ),
-    methods=(Method.STANDARD_AT, Method.TRADES, Method.MIAT_RELEASED, Method.MIAT, Method.NAMID_T),
+    methods=(Method.STANDARD_AT, Method.TRADES, Method.MIAT_LAMBDA0, Method.MIAT_LAMBDA01, Method.NAMID_T),
     seeds=(0, 1, 2),
     lambda_remedy=("train.difference=relative",),
     evaluation=StudyEvaluation(pgd_examples=2000, autoattack_examples=500, autoattack_seeds=(0,)),

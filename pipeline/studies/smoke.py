@@ -39,7 +39,7 @@ STUDY = Study(
         StudyDataset(name="cifar10_code", config="cifar10_code", data_dir="../shared/data", overrides=_TINY),
         StudyDataset(name="cifar10_paper_l2", config="cifar10_paper_l2", data_dir="../shared/data", overrides=_TINY),
     ),
-    methods=(Method.STANDARD_AT, Method.MIAT),
+    methods=(Method.STANDARD_AT, Method.MIAT_LAMBDA01),
     seeds=(0,),
     lambda_remedy=("train.lam_ramp_epochs=1",),
     evaluation=StudyEvaluation(

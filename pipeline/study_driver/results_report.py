@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.study_driver.study import COMPARISONS, Method, Study
+from pipeline.study_driver.study import Method, Study
 from pipeline.study_driver.unit import Unit, UnitKind, plan_units
 
 # (column title, unit kind, path inside the unit's "test" record); accuracies in [0, 1].
@@ -139,6 +139,44 @@ def _training_cell(training: dict[str, Any]) -> str:
     return f"best epoch {summary['best_epoch']} of {summary['epochs']}: {best}; last: {last}"
 
 
+# (column title, history key, epoch: "first" or "last"); the MIHealthMonitor's figures.
+DYNAMICS = (
+    ("MI / base gradient, epoch 1", "health_gradient_ratio", "first"),
+    ("MI / base gradient, last epoch", "health_gradient_ratio", "last"),
+    ("steps with < 2 selected, epoch 1", "steps_under_2_selected", "first"),
+    ("I_N(x; h(x)) on validation, last epoch (nats)", "health_natural_mi", "last"),
+)
+
+
+def _dynamics_table(study: Study, records, dataset: str) -> list[str]:
+    """Per method, mean ± std over seeds of the training's health figures (a unit trained
+    before the health monitor existed has none: "-")."""
+    header = "| method | " + " | ".join(title for title, _, _ in DYNAMICS) + " | collapse or health findings |"
+    lines = [header, "|---" * (len(DYNAMICS) + 2) + "|"]
+    for method in study.methods:
+        histories = {
+            seed: records[unit]["training"]["history"]
+            for seed in study.seeds
+            if (unit := Unit(dataset, method, seed, UnitKind.TRAINING)) in records
+        }
+        cells = []
+        for _, key, epoch in DYNAMICS:
+            rows = {seed: [row for row in history if key in row] for seed, history in histories.items()}
+            values = [seed_rows[0 if epoch == "first" else -1][key] for seed_rows in rows.values() if seed_rows]
+            cells.append(_mean_std(values, scale=1, digits=3))
+        findings = [
+            f"s{seed}: " + ", ".join(sorted(finding["rule"] for finding in health))
+            for seed in histories
+            if (
+                health := records[Unit(dataset, method, seed, UnitKind.TRAINING)]["training"]["summary"]
+                .get("health", {})
+                .get("findings")
+            )
+        ]
+        lines.append(f"| {method.display_name} | " + " | ".join(cells) + f" | {'; '.join(findings) or '-'} |")
+    return lines
+
+
 def _subset_line(study: Study, records, dataset: str) -> str:
     sizes = {}
     for unit, record in records.items():
@@ -168,8 +206,9 @@ def _subset_line(study: Study, records, dataset: str) -> str:
 def _comparison_lines(study: Study, records, dataset: str) -> list[str]:
     lines = ["| comparison | metric | per-seed differences (points) | mean ± std | verdict |", "|---|---|---|---|---|"]
     sentences = []
-    for method, baseline in COMPARISONS:
-        if method not in study.methods or baseline not in study.methods:
+    for method in study.methods:
+        baseline = method.baseline
+        if baseline not in study.methods:
             continue
         for title, kind, path in METRICS[:3]:
             ours = metric_values(records, dataset, method, kind, path)
@@ -306,6 +345,8 @@ def render_report(study: Study, results_dir: pathlib.Path, plot_path: pathlib.Pa
         lines += _retrained_note(records, dataset.name)
         lines += ["", "### Training runs (validation clean / PGD %, at the best and the last epoch)", ""]
         lines += _training_table(study, records, dataset.name)
+        lines += ["", "### Training dynamics (the MIHealthMonitor's figures, mean ± std over seeds)", ""]
+        lines += _dynamics_table(study, records, dataset.name)
         lines += ["", "### Paired differences (method - baseline, same seed, same subsets)", ""]
         lines += _comparison_lines(study, records, dataset.name)
         lines += ["", "### MI probe (PGD-20, best model, the dataset-seed's estimators; mean DV estimate in nats)", ""]

@@ -8,6 +8,7 @@ import pathlib
 from mi_keras.enums import ParsableEnum
 from pipeline.orchestration.config import ConfigError, load_defined_object
 from pipeline.orchestration.stage import StageName
+from pipeline.recipes import Recipe
 
 STUDIES_DIR = pathlib.Path(__file__).resolve().parents[1] / "studies"
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -17,16 +18,26 @@ class Method(ParsableEnum):
     """A training method of a study; each is a pipeline stage with config overrides.
 
     Every method trains with the dataset's data, model, attack, schedule, batch, epochs and
-    model-selection rule; only the overrides below differ.
+    model-selection rule; only its overrides differ (and, for a recipe method, the named
+    recipe's, `pipeline.recipes`). The name says what runs.
     """
 
     STANDARD_AT = "standard_at"  # Madry et al.: the pipeline's pretrain stage
     TRADES = "trades"  # Zhang et al., beta 6
     MART = "mart"  # Wang et al., beta 6
-    MIAT_RELEASED = "miat_released"  # the official code's loss: lambda 0
-    MIAT = "miat"  # the paper's lambda 0.1, with the study's lambda remedy
-    NAMID_T = "namid_t"  # TRADES + the MI loss of MIAT
-    NAMID_M = "namid_m"  # MART + the MI loss of MIAT
+    MIAT_LAMBDA0 = "miat_lambda0"  # the paper's loss with lambda 0 (the released code's lambda only)
+    MIAT_LAMBDA01 = "miat_lambda01"  # the paper's lambda 0.1, with the study's lambda remedy
+    NAMID_T = "namid_t"  # TRADES + the MI loss, lambda 0.1 with the remedy
+    NAMID_M = "namid_m"  # MART + the MI loss, lambda 0.1 with the remedy
+    MIAT_OFFICIAL = "miat_official"  # the official recipe, everything the released code does
+    MIAT_PAPER = "miat_paper"  # the paper recipe, its text
+    # One stabiliser each, on the paper's loss at lambda 0 (docs/stability.md):
+    MIAT_MIN_SELECTED = "miat_min_selected"  # the MI loss counts from 2 selected samples
+    MIAT_SHARE_WEIGHTED = "miat_share_weighted"  # cosine terms weighted by the selected share
+    MIAT_COSINE_EPSILON = "miat_cosine_epsilon"  # cosine gradient bounded (epsilon 1)
+    MIAT_STANDARDIZED_LOGITS = "miat_standardized_logits"  # estimators read standardised logits
+    MIAT_FROM_AT = "miat_from_at"  # stage 2 starts from the standard-AT weights
+    MIAT_REFIT = "miat_refit"  # estimators refitted to the classifier every 3 epochs
 
     @property
     def display_name(self) -> str:
@@ -37,17 +48,38 @@ class Method(ParsableEnum):
         """The pipeline stage that trains this method's model."""
         return StageName.PRETRAIN if self in _BASELINES else StageName.TRAIN
 
+    @property
+    def recipe(self) -> Recipe | None:
+        """The named recipe this method applies before its overrides, if any."""
+        return {Method.MIAT_OFFICIAL: Recipe.OFFICIAL, Method.MIAT_PAPER: Recipe.PAPER}.get(self)
+
+    @property
+    def baseline(self) -> Method | None:
+        """The method a report compares this one with (same base loss, no MI term)."""
+        if self in _BASELINES:
+            return None
+        return {Method.NAMID_T: Method.TRADES, Method.NAMID_M: Method.MART}.get(self, Method.STANDARD_AT)
+
     def overrides(self, lambda_remedy: tuple[str, ...]) -> list[str]:
-        """The ``--set`` assignments that turn a dataset's config into this method."""
+        """The ``--set`` assignments that turn a dataset's config into this method (after its recipe's)."""
         paper_mi_loss = ["train.lam=0.1", *lambda_remedy]
+        lambda0 = ["train.base_loss=ce", "train.lam=0"]
         return {
             Method.STANDARD_AT: ["pretrain.base_loss=ce"],
             Method.TRADES: ["pretrain.base_loss=trades"],
             Method.MART: ["pretrain.base_loss=mart"],
-            Method.MIAT_RELEASED: ["train.base_loss=ce", "train.lam=0"],
-            Method.MIAT: ["train.base_loss=ce", *paper_mi_loss],
+            Method.MIAT_LAMBDA0: lambda0,
+            Method.MIAT_LAMBDA01: ["train.base_loss=ce", *paper_mi_loss],
             Method.NAMID_T: ["train.base_loss=trades", *paper_mi_loss],
             Method.NAMID_M: ["train.base_loss=mart", *paper_mi_loss],
+            Method.MIAT_OFFICIAL: ["train.base_loss=ce"],
+            Method.MIAT_PAPER: ["train.base_loss=ce"],
+            Method.MIAT_MIN_SELECTED: [*lambda0, "train.min_selected=2"],
+            Method.MIAT_SHARE_WEIGHTED: [*lambda0, "train.weight_by_selected_share=true"],
+            Method.MIAT_COSINE_EPSILON: [*lambda0, "train.cosine_epsilon=1.0"],
+            Method.MIAT_STANDARDIZED_LOGITS: [*lambda0, "estimators.logit_normalization=standardize"],
+            Method.MIAT_FROM_AT: [*lambda0, "train.init_from_pretrain=true"],
+            Method.MIAT_REFIT: [*lambda0, "train.refit_estimators_every=3"],
         }[self]
 
 
@@ -56,19 +88,19 @@ _DISPLAY_NAMES = {
     Method.STANDARD_AT: "Standard AT",
     Method.TRADES: "TRADES",
     Method.MART: "MART",
-    Method.MIAT_RELEASED: "MIAT (lambda 0, released)",
-    Method.MIAT: "MIAT (lambda 0.1, remedied)",
+    Method.MIAT_LAMBDA0: "MIAT (lambda 0)",
+    Method.MIAT_LAMBDA01: "MIAT (lambda 0.1, remedied)",
     Method.NAMID_T: "NAMID_T",
     Method.NAMID_M: "NAMID_M",
+    Method.MIAT_OFFICIAL: "MIAT (official recipe)",
+    Method.MIAT_PAPER: "MIAT (paper recipe)",
+    Method.MIAT_MIN_SELECTED: "MIAT + min 2 selected",
+    Method.MIAT_SHARE_WEIGHTED: "MIAT + share-weighted cosines",
+    Method.MIAT_COSINE_EPSILON: "MIAT + cosine epsilon 1",
+    Method.MIAT_STANDARDIZED_LOGITS: "MIAT + standardised logits",
+    Method.MIAT_FROM_AT: "MIAT from the AT weights",
+    Method.MIAT_REFIT: "MIAT + estimators refitted every 3 epochs",
 }
-
-# The paired comparisons a report makes: (method, its baseline).
-COMPARISONS = (
-    (Method.MIAT, Method.STANDARD_AT),
-    (Method.MIAT_RELEASED, Method.STANDARD_AT),
-    (Method.NAMID_T, Method.TRADES),
-    (Method.NAMID_M, Method.MART),
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,12 +112,18 @@ class StudyDataset:
         config: a config name of ``pipeline/configs/``.
         overrides: ``--set`` assignments applied to it (sizes, epochs, model).
         data_dir: the ``--data-dir`` of its runs; a relative path starts at the repository.
+        method_overrides: ``(method, assignments)`` pairs applied last, to that method only
+            (a recipe's scaling, which the study's docstring must state).
     """
 
     name: str
     config: str
     overrides: tuple[str, ...] = ()
     data_dir: str | None = None
+    method_overrides: tuple[tuple[Method, tuple[str, ...]], ...] = ()
+
+    def overrides_for(self, method: Method) -> tuple[str, ...]:
+        return dict(self.method_overrides).get(method, ())
 
     def resolved_data_dir(self) -> str | None:
         if self.data_dir is None:
@@ -130,6 +168,9 @@ class Study:
         lambda_remedy: ``--set`` assignments that make the paper's lambda train
             (docs/lambda.md); applied to every method with the paper's MI loss.
         evaluation: the `StudyEvaluation`.
+        reused: ``(method, study)`` pairs: that method's units are another study's JSONs
+            (same datasets, seeds and evaluation), read and never rerun here.
+        report: where ``--report`` writes, relative to the repository.
     """
 
     name: str
@@ -138,6 +179,8 @@ class Study:
     seeds: tuple[int, ...] = (0, 1, 2)
     lambda_remedy: tuple[str, ...] = ()
     evaluation: StudyEvaluation = StudyEvaluation()
+    reused: tuple[tuple[Method, str], ...] = ()
+    report: str = "docs/results.md"
 
     def __post_init__(self):
         names = [dataset.name for dataset in self.datasets]
@@ -146,6 +189,14 @@ class Study:
         if not self.methods or not self.seeds:
             raise ConfigError(f"Study {self.name!r} needs at least one method and one seed.")
         object.__setattr__(self, "methods", tuple(Method.parse(method, "method") for method in self.methods))
+        reused = tuple((Method.parse(method, "method"), study) for method, study in self.reused)
+        if any(method not in self.methods for method, _ in reused):
+            raise ConfigError(f"Study {self.name!r}: a reused method must be one of its methods; got {self.reused}.")
+        object.__setattr__(self, "reused", reused)
+
+    def results_study(self, method: Method) -> str:
+        """The study whose results folder holds ``method``'s units (another one's when reused)."""
+        return dict(self.reused).get(method, self.name)
 
     def dataset(self, name: str) -> StudyDataset:
         for dataset in self.datasets:

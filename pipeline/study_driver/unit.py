@@ -18,9 +18,10 @@ from mi_keras.enums import ParsableEnum
 from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles
 from pipeline.components.callbacks import TrainingDivergedError
 from pipeline.components.stage_data import StageData
-from pipeline.orchestration.config import PipelineConfig, load_config, validate, with_overrides
+from pipeline.orchestration.config import ConfigError, PipelineConfig, load_config, validate, with_overrides
 from pipeline.orchestration.runner import PipelineRunner
 from pipeline.orchestration.stage import StageName
+from pipeline.recipes import recipe_overrides
 from pipeline.stages import all_stages
 from pipeline.study_driver.study import REPO_ROOT, Method, Study, StudyDataset
 from pipeline.study_driver.unit_evaluation import UnitEvaluator
@@ -44,7 +45,8 @@ class Unit:
 
     def result_path(self, results_dir: pathlib.Path, study: Study) -> pathlib.Path:
         suffix = "" if self.kind is UnitKind.TRAINING else f".{self.kind.value}"
-        return results_dir / study.name / self.dataset / self.method.value / f"seed{self.seed}{suffix}.json"
+        folder = results_dir / study.results_study(self.method) / self.dataset / self.method.value
+        return folder / f"seed{self.seed}{suffix}.json"
 
     def __str__(self) -> str:
         return f"{self.dataset}/{self.method.value}/seed{self.seed}/{self.kind.value}"
@@ -78,6 +80,14 @@ def plan_units(study: Study) -> list[Unit]:
     return training + autoattack
 
 
+def method_recipe(method: Method, base: PipelineConfig) -> dict[str, Any]:
+    """``{"name", "overrides"}``: the named recipe a method applies (`pipeline.recipes`), or
+    ``"study"`` (the study's own settings) with none."""
+    if method.recipe is None:
+        return {"name": "study", "overrides": []}
+    return {"name": method.recipe.value, "overrides": recipe_overrides(method.recipe, base)}
+
+
 def unit_config(dataset: StudyDataset, seed: int, overrides: list[str]) -> PipelineConfig:
     config = with_overrides(load_config(dataset.config), [*dataset.overrides, f"seed={seed}", *overrides])
     validate(config, dataset.resolved_data_dir())
@@ -108,8 +118,15 @@ class UnitRunner:
     def run(self, unit: Unit) -> dict[str, Any]:
         started, load_before = time.perf_counter(), os.getloadavg()
         dataset = self.study.dataset(unit.dataset)
+        if self.study.results_study(unit.method) != self.study.name:
+            raise ConfigError(
+                f"{unit} is reused from study {self.study.results_study(unit.method)!r} and has no JSON there; "
+                "run it in that study."
+            )
         base = unit_config(dataset, unit.seed, [])
-        config = unit_config(dataset, unit.seed, unit.method.overrides(self.study.lambda_remedy))
+        recipe = method_recipe(unit.method, base)
+        method = [*unit.method.overrides(self.study.lambda_remedy), *dataset.overrides_for(unit.method)]
+        config = unit_config(dataset, unit.seed, [*recipe["overrides"], *method])
         shared = self._pipeline(base, dataset, unit).run(
             [StageName.PRETRAIN, StageName.ESTIMATORS], command=f"study {unit} (shared)"
         )
@@ -129,6 +146,7 @@ class UnitRunner:
             "method": unit.method.value,
             "seed": unit.seed,
             "kind": unit.kind.value,
+            "recipe": recipe,
             "config": config.to_dict(),
             "subsets": evaluator.describe_subsets(),
             "stages": {**{name.value: state.value for name, state in shared.states.items()}, **trained.states},
