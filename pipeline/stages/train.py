@@ -41,9 +41,10 @@ class Train(Stage):
     def _refit(config, data: StageData) -> list[EstimatorRefit]:
         """`EstimatorRefit` with the estimators section's batch, rate and objective, on its own
         copy of the training split (reading the classifier's would move its epochs)."""
-        section, estimators = config.train, config.estimators
+        section = config.train
         if not section.refit_estimators_every:
             return []
+        estimators = config.estimators
         train = data.split("train", estimators.batch_size, augment=config.data.augment, seed=config.seed + 1)
         return [
             EstimatorRefit(
