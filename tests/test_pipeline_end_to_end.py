@@ -130,6 +130,12 @@ def test_every_stage_runs_and_records_its_artifacts(first_run):
     assert metadata["input_shape"] == [8, 8, 1] and metadata["threat_model"] == "Linf"
     assert metadata["eps"] == pytest.approx(QUICKSTART_EPS) and metadata["config"]["train"]["epochs"] == 2
     assert metadata["evaluation"]["rows"][1]["label"] == "MIAT"
+    # The health monitor watched both trainings; its verdict sits next to each evaluated
+    # model and travels with the export.
+    for key, stage in (("standard_at", "pretrain"), ("miat", "train")):
+        verdict = json.loads((outputs["evaluate"]["evaluation"].path / key / "training_health.json").read_text())
+        assert verdict == outputs[stage]["model"].properties["health"] and verdict["epochs_checked"] == 2
+    assert metadata["training"]["health"] == outputs["train"]["model"].properties["health"]
 
     transfer = json.loads((outputs["transfer"]["transfer"].path / "transfer.json").read_text())
     assert transfer["columns"] == ["None", "PGD-40", "FWA-40"]
