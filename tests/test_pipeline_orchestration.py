@@ -27,6 +27,8 @@ from pipeline.orchestration.stage import Stage, StageName
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 CALLS: list[str] = []
+# Per stage, the files its work folder held when it started (the last execution's).
+WORK_SEEN: dict[str, list[str]] = {}
 
 
 class _Source(Stage):
@@ -60,6 +62,7 @@ class _Double(Stage):
 
     def run(self, context, inputs):
         CALLS.append(self.name.value)
+        WORK_SEEN[self.name.value] = sorted(path.name for path in context.work_dir.iterdir())
         (upstream,) = inputs[self.upstream_name].values()
         value = int(upstream.path.read_text()) * 2
         (context.output_dir / "value.txt").write_text(str(value))
@@ -82,6 +85,7 @@ def _stages(fail_train: bool = False) -> list[Stage]:
 @pytest.fixture(autouse=True)
 def _reset_calls():
     CALLS.clear()
+    WORK_SEEN.clear()
 
 
 def _config(*overrides: str) -> PipelineConfig:
@@ -131,6 +135,17 @@ def test_force_reruns_the_stage_and_its_downstream(tmp_path):
     result = PipelineRunner(_stages(), _config(), tmp_path, log=lambda line: None).run(force=[StageName.TRAIN])
     assert CALLS == ["train", "evaluate"]
     assert result.states[StageName.INGEST] == ExecutionState.CACHED
+
+
+def test_a_forced_stage_starts_from_an_empty_work_folder(tmp_path):
+    with pytest.raises(RuntimeError, match="boom"):
+        PipelineRunner(_stages(fail_train=True), _config(), tmp_path, log=lambda line: None).run()
+    assert [path.name for path in (tmp_path / "train" / ".work").glob("*/*")] == ["resume-state"]
+    with pytest.raises(RuntimeError, match="boom"):  # unforced, the same command resumes from it
+        PipelineRunner(_stages(fail_train=True), _config(), tmp_path, log=lambda line: None).run()
+    assert WORK_SEEN["train"] == ["resume-state"]
+    PipelineRunner(_stages(), _config(), tmp_path, log=lambda line: None).run(force=[StageName.TRAIN])
+    assert WORK_SEEN["train"] == [], "--force must clear the failed run's resume folder"
 
 
 def test_requested_stage_pulls_its_upstream_and_force_outside_the_run_is_an_error(tmp_path):
