@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import check_config_round_trip
 
 from mi_keras.attacks import PGD
 from mi_keras.enums import MIDifference
@@ -103,7 +104,7 @@ def test_remedy_options_round_trip_and_validate():
     model = make_model(lam=0.1, lam_ramp_steps=7, difference="relative", mi_bound="infonce")
     config = model.get_config()
     assert (config["lam_ramp_steps"], config["difference"], config["mi_bound"]) == (7, "relative", "infonce")
-    restored = MIDefenseModel.from_config(config)
+    restored = check_config_round_trip(model)
     assert (restored.lam_ramp_steps, restored.difference, restored.mi_bound.value) == (
         7,
         MIDifference.RELATIVE,
