@@ -11,6 +11,19 @@ from pipeline.stages.train import Train
 from pipeline.stages.transfer import Transfer
 from pipeline.stages.tune import Tune
 
+__all__ = [
+    "Estimators",
+    "Evaluate",
+    "Export",
+    "Ingest",
+    "Pretrain",
+    "Surrogate",
+    "Train",
+    "Transfer",
+    "Tune",
+    "all_stages",
+]
+
 
 def all_stages() -> list[Stage]:
     """One instance of every stage, in execution order (the runner's DAG order)."""
