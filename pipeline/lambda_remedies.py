@@ -46,9 +46,9 @@ from mi_keras.models.architectures import build_classifier  # noqa: E402
 from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles  # noqa: E402
 from pipeline.components.builders import classifier_optimizer, mi_defense_model, training_attack  # noqa: E402
 from pipeline.components.stage_data import StageData  # noqa: E402
-from pipeline.orchestration.config import load_config, with_overrides  # noqa: E402
 from pipeline.orchestration.runner import PipelineRunner  # noqa: E402
 from pipeline.orchestration.stage import StageName  # noqa: E402
+from pipeline.settings import load_config, with_overrides  # noqa: E402
 from pipeline.stages import all_stages  # noqa: E402
 
 # Each remedy as --set assignments on top of lambda 0.1 (docs/lambda.md explains them).

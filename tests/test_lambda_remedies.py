@@ -16,8 +16,8 @@ from mi_keras.enums import MIDifference
 from mi_keras.losses.miat_loss import mi_difference
 from mi_keras.mi import MIEstimator
 from mi_keras.models import MIDefenseModel
-from pipeline.orchestration.config import load_config, with_overrides
 from pipeline.orchestration.stage import StageName
+from pipeline.settings import load_config, with_overrides
 from pipeline.stages.train import Train
 
 SHAPE = (8, 8, 1)

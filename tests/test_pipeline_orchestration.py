@@ -11,7 +11,6 @@ import sys
 import pytest
 
 from pipeline.orchestration.artifact import ArtifactType, fingerprint_path
-from pipeline.orchestration.config import ConfigError, PipelineConfig, with_overrides
 from pipeline.orchestration.metadata_store import (
     EventKind,
     ExecutionState,
@@ -24,6 +23,7 @@ from pipeline.orchestration.runner import (
     PipelineRunner,
 )
 from pipeline.orchestration.stage import Stage, StageName
+from pipeline.settings import ConfigError, PipelineConfig, with_overrides
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 CALLS: list[str] = []

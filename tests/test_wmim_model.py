@@ -109,7 +109,7 @@ def test_bad_arguments_raise():
 def test_the_pipeline_train_stage_builds_wmim_from_the_config(tmp_path):
     from pipeline.components.artifacts import EstimatorFiles
     from pipeline.components.builders import mi_defense_model
-    from pipeline.orchestration.config import load_config, validate, with_overrides
+    from pipeline.settings import load_config, validate, with_overrides
 
     config = with_overrides(load_config("quickstart"), ["train.method=wmim", "train.alpha=0.3"])
     validate(config)

@@ -7,16 +7,18 @@ import functools
 import hashlib
 import inspect
 import pathlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
 import mi_keras
 from mi_keras.enums import ParsableEnum
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import PipelineConfig
 from pipeline.orchestration.config_view import ConfigView
 from pipeline.orchestration.metadata_store import MetadataStore
+
+if TYPE_CHECKING:  # the engine runs any settings schema; this one is the pipeline's
+    from pipeline.settings import PipelineConfig
 
 _PIPELINE_DIR = pathlib.Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,8 @@ from pipeline.components.builders import estimator_optimizer, training_attack
 from pipeline.components.resumable_fit import ResumableFit
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import PipelineConfig
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.settings import PipelineConfig
 
 
 class Estimators(Stage):

@@ -18,8 +18,8 @@ from pipeline.components.evaluation_summaries import (
 )
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import PipelineConfig
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.settings import PipelineConfig
 
 BLESSING_FILE = "blessing.json"
 

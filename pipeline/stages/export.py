@@ -14,10 +14,10 @@ from pipeline.components.artifacts import ClassifierFiles
 from pipeline.components.comparison_table import ComparisonTable
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import PipelineConfig
 from pipeline.orchestration.config_view import ConfigView
 from pipeline.orchestration.metadata_store import process_alive
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.settings import PipelineConfig
 
 PUSH_FILE = "push.json"
 

@@ -10,8 +10,8 @@ from mi_keras.data import DatasetSource, DatasetSpec, DatasetSplit, load_dataset
 from mi_keras.data.split_hash import SplitHash
 from pipeline.components.stage_data import DESCRIPTION_FILE, loader_arguments
 from pipeline.orchestration.artifact import Artifact, ArtifactType, fingerprint_values
-from pipeline.orchestration.config import PipelineConfig
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.settings import PipelineConfig
 
 
 class Ingest(Stage):

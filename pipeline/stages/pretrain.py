@@ -7,8 +7,8 @@ from pipeline.components.builders import training_attack
 from pipeline.components.classifier_training import ClassifierTraining
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import PipelineConfig
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.settings import PipelineConfig
 
 
 class Pretrain(Stage):

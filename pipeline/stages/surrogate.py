@@ -9,8 +9,8 @@ from pipeline.components.builders import training_attack
 from pipeline.components.classifier_training import ClassifierTraining
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import ModelConfig, PipelineConfig
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.settings import ModelConfig, PipelineConfig
 
 SEED_OFFSET = 1  # the surrogate's seed is the config's + 1 (see `Surrogate`)
 

@@ -10,8 +10,8 @@ from pipeline.components.builders import mi_defense_model
 from pipeline.components.classifier_training import ClassifierTraining
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import PipelineConfig
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.settings import PipelineConfig
 
 
 class Train(Stage):

@@ -10,8 +10,8 @@ from pipeline.components.artifacts import ClassifierFiles
 from pipeline.components.comparison_table import BASELINE_LABEL, TRAINED_LABEL_SECTIONS, trained_label
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import PipelineConfig
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.settings import PipelineConfig
 
 TABLE_FILE = "transfer.json"
 

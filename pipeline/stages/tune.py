@@ -17,9 +17,9 @@ from pipeline.components.callbacks.selection_score import SCORE_KEY
 from pipeline.components.miat_hypermodel import MIATHyperModel
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import ConfigError, PipelineConfig, TuneObjective, TunerAlgorithm
 from pipeline.orchestration.config_view import ConfigView
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.settings import ConfigError, PipelineConfig, TuneObjective, TunerAlgorithm
 
 _OBJECTIVES = {TuneObjective.ADVERSARIAL: "val_adversarial_accuracy", TuneObjective.MEAN: SCORE_KEY}
 

@@ -18,9 +18,9 @@ from mi_keras.enums import ParsableEnum
 from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles
 from pipeline.components.callbacks import TrainingDivergedError
 from pipeline.components.stage_data import StageData
-from pipeline.orchestration.config import PipelineConfig, load_config, validate, with_overrides
 from pipeline.orchestration.runner import PipelineRunner
 from pipeline.orchestration.stage import StageName
+from pipeline.settings import PipelineConfig, load_config, validate, with_overrides
 from pipeline.stages import all_stages
 from pipeline.study_driver.study import REPO_ROOT, Method, Study, StudyDataset
 from pipeline.study_driver.unit_evaluation import UnitEvaluator
