@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from pipeline.orchestration import stage as stage_module
 from pipeline.orchestration.artifact import ArtifactType, fingerprint_path
 from pipeline.orchestration.metadata_store import (
     EventKind,
@@ -22,7 +23,7 @@ from pipeline.orchestration.runner import (
     PipelineBusyError,
     PipelineRunner,
 )
-from pipeline.orchestration.stage import Stage, StageName
+from pipeline.orchestration.stage import Stage, StageName, all_stages, register_stage
 from pipeline.settings import ConfigError, PipelineConfig, with_overrides
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -212,3 +213,36 @@ def test_artifact_paths_are_stored_relative_so_a_root_can_move(tmp_path):
     assert CALLS == []
     assert result.outputs[StageName.EVALUATE]["model"].path.read_text() == "24"
     assert json.loads(json.dumps(result.outputs[StageName.EVALUATE]["model"].properties)) == {"value": 24}
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """The stage registry, restored after the test (a toy stage must not outlive it)."""
+    monkeypatch.setattr(stage_module, "_REGISTRY", dict(stage_module._REGISTRY))
+    return stage_module._REGISTRY
+
+
+def test_a_stage_declared_in_one_module_joins_the_names_the_order_and_the_runs(registry, tmp_path):
+    # Everything a new stage needs is here: no list, enum or config elsewhere changes.
+    @register_stage("summary", order=65)  # between evaluate (60) and surrogate (70)
+    class Summary(Stage):
+        def upstream(self, config):
+            return (StageName.INGEST,)
+
+        def config_sections(self, config):
+            return ("seed",)
+
+        def run(self, context, inputs):
+            (context.output_dir / "summary.txt").write_text(f"seed {context.config.seed}")
+            return [context.artifact("summary", ArtifactType.EVALUATION, "summary.txt")]
+
+    assert StageName.SUMMARY == StageName.parse("Summary", "--stages") == "summary"
+    names = [name.value for name in StageName]
+    assert names.index("evaluate") < names.index("summary") < names.index("surrogate")
+    assert [type(stage) for stage in all_stages()][names.index("summary")] is Summary
+    toy = {stage.name: stage for stage in _stages()}
+    runner = PipelineRunner([toy[StageName.INGEST], Summary()], _config(), tmp_path, log=lambda line: None)
+    result = runner.run(requested=[StageName.parse("summary", "--stages")])
+    assert result.outputs[StageName.SUMMARY]["summary"].path.read_text() == "seed 3"
+    with pytest.raises(ValueError, match="order 65 is already stage 'summary'"):
+        register_stage("other", order=65)(Summary)

@@ -18,12 +18,13 @@ from pipeline.components.evaluation_summaries import (
 )
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName, register_stage
 from pipeline.settings import PipelineConfig
 
 BLESSING_FILE = "blessing.json"
 
 
+@register_stage("evaluate", order=60)
 class Evaluate(Stage):
     """Like TFX's Evaluator: measures both models and blesses MIAT when it passes thresholds.
 
@@ -39,8 +40,6 @@ class Evaluate(Stage):
     its accuracy under ``evaluate.bless_attack`` and its masking checks pass, and whether it
     is better than chance: a constant or chance-level classifier is never blessed by default).
     """
-
-    name = StageName.EVALUATE
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         return (StageName.INGEST, StageName.PRETRAIN, StageName.ESTIMATORS, StageName.TRAIN)
