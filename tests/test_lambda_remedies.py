@@ -123,7 +123,7 @@ def test_init_from_pretrain_makes_train_read_the_standard_at_model():
 
 
 def test_lambda_report_renders_every_measured_run(tmp_path):
-    from pipeline.lambda_remedies import GRADIENT_TERMS, render
+    from pipeline.experiments.lambda_remedies import GRADIENT_TERMS, render
 
     row = {
         "selected": 3,
