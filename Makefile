@@ -1,11 +1,12 @@
-# The README's two commands: `make run` (the pipeline's quick-start) and `make test`.
+# The README's two commands: `make run` (the pipeline's quick-start) and `make test`
+# (`make test-fast` while working: CONTRIBUTING.md).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: setup run test lint format bench bench-quick bench-art clean
+.PHONY: setup run test test-fast lint format bench bench-quick bench-art clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,10 @@ run: setup
 
 test: setup lint
 	$(PY) -m pytest
+
+# Everything but the long end-to-end runs (@pytest.mark.slow); `make test` runs them too.
+test-fast: setup lint
+	$(PY) -m pytest -m "not slow"
 
 # The formatter and linter (configured in pyproject.toml); `make format` applies both.
 lint: setup

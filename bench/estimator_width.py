@@ -2,7 +2,7 @@
 
 For each width (64, 128, 256, 1024 and 2048 by default), one estimator is trained by
 maximising its DV bound on ``(x, h(x))`` for the classifier frozen (the paper's MIM
-estimator, `mi_keras.evaluation.proof_of_concept.train_standard_estimator`: Adam, the same
+estimator, `pipeline.experiments.proof_of_concept.train_standard_estimator`: Adam, the same
 examples, batches and epochs for every width), then probed on the first ``--n`` MNIST test
 images in batches of ``--batch-size``:
 
@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import pathlib
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # pipeline/ is not installed
 
 import art_crosscheck  # noqa: E402  (bench/ is on sys.path)
 import keras  # noqa: E402
@@ -41,9 +43,9 @@ import train_step  # noqa: E402
 
 from mi_keras.data import load_dataset  # noqa: E402
 from mi_keras.evaluation import DataSlice  # noqa: E402
-from mi_keras.evaluation.proof_of_concept import train_standard_estimator  # noqa: E402
 from mi_keras.mi import MIEstimator, default_units  # noqa: E402
 from mi_keras.mi.bounds import batch_bounds  # noqa: E402
+from pipeline.experiments.proof_of_concept import train_standard_estimator  # noqa: E402
 
 
 def parse_arguments(argv=None) -> argparse.Namespace:

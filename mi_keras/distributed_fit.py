@@ -38,8 +38,21 @@ class DistributedFit:
 
     Example:
     ```python
-    strategy = multi_worker_strategy()          # first TensorFlow call of the process
+    # Needs a multi-worker cluster (TF_CONFIG naming several hosts): tests/test_public_api.py skips it.
+    import keras
+    from mi_keras.attacks import PGD
+    from mi_keras.data import load_dataset
+    from mi_keras.distributed_fit import DistributedFit
+    from mi_keras.distribution import multi_worker_strategy
+    from mi_keras.mi import MIEstimator
+    from mi_keras.models import MIDefenseModel, build_classifier
+
+    strategy = multi_worker_strategy()  # first TensorFlow call of the process
+    train_ds, info = load_dataset("cifar10", "train", batch_size=128, augment=True, seed=0)
+    val_ds, _ = load_dataset("cifar10", "validation", batch_size=512)
     with strategy.scope():
+        classifier = build_classifier("resnet18", info.image_shape, info.num_classes)
+        natural, adversarial = (MIEstimator.for_classifier(info.image_shape, 10) for _ in range(2))  # trained
         model = MIDefenseModel(classifier, natural, adversarial, attack=PGD(eps=8 / 255))
         model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     history = DistributedFit(model, strategy).fit(train_ds, epochs=100, validation_data=val_ds)

@@ -68,7 +68,13 @@ def export_classifier(
 
     Example:
     ```python
-    export_classifier(model.classifier, next_version_dir("saved_models/cifar10"),
+    from mi_keras.data import load_dataset
+    from mi_keras.export import export_classifier, next_version_dir
+    from mi_keras.models import build_classifier
+
+    _, info = load_dataset("digits", "test")
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")  # a trained classifier
+    export_classifier(model, next_version_dir("saved_models/digits"),
                       metadata={"eps": 8 / 255}, class_names=info.class_names)
     ```
 

@@ -10,7 +10,12 @@ def deserialize_if_config(value):
 
     Example:
     ```python
-    self.attack = deserialize_if_config(attack)  # a PGD instance, or PGD's get_config() dict
+    import keras
+    from mi_keras.attacks import PGD
+    from mi_keras.serialization import deserialize_if_config
+
+    attack = deserialize_if_config(keras.saving.serialize_keras_object(PGD(0.1)))  # a PGD again
+    assert deserialize_if_config(attack) is attack  # an instance passes through
     ```
     """
     return keras.saving.deserialize_keras_object(value) if isinstance(value, dict) else value

@@ -2,3 +2,6 @@
 
 Run it with ``python pipeline/run.py`` (see ``pipeline/run.py --help``).
 """
+
+# Nothing is re-exported: import each module by its own path.
+__all__: list[str] = []

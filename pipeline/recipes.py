@@ -21,7 +21,7 @@ validation split (the code selected on the test set).
 
 Example:
 ```python
-from pipeline.orchestration.config import load_config, with_overrides
+from pipeline.settings import load_config, with_overrides
 from pipeline.recipes import Recipe, recipe_overrides
 
 config = load_config("quickstart")
@@ -32,7 +32,7 @@ config = with_overrides(config, recipe_overrides(Recipe.OFFICIAL, config))
 from __future__ import annotations
 
 from mi_keras.enums import ParsableEnum, ThreatModel
-from pipeline.orchestration.config import ConfigError, PipelineConfig
+from pipeline.settings import ConfigError, PipelineConfig
 
 # The official step at the official eps: 0.007 at 8/255, applied as the same fraction of eps.
 _OFFICIAL_STEP_FRACTION = 0.007 / (8 / 255)

@@ -40,7 +40,10 @@ from mi_keras.data import DataError  # noqa: E402
 from pipeline.components.builders import StrategyName, make_strategy, worker_pipeline_root  # noqa: E402
 from pipeline.components.callbacks import TrainingDivergedError  # noqa: E402
 from pipeline.components.comparison_table import ComparisonTable  # noqa: E402
-from pipeline.orchestration.config import (  # noqa: E402
+from pipeline.orchestration.runner import PipelineBusyError, PipelineRunner, RunResult  # noqa: E402
+from pipeline.orchestration.stage import StageName  # noqa: E402
+from pipeline.recipes import Recipe, recipe_overrides  # noqa: E402
+from pipeline.settings import (  # noqa: E402
     ConfigError,
     PipelineConfig,
     config_keys,
@@ -48,9 +51,6 @@ from pipeline.orchestration.config import (  # noqa: E402
     validate,
     with_overrides,
 )
-from pipeline.orchestration.runner import PipelineBusyError, PipelineRunner, RunResult  # noqa: E402
-from pipeline.orchestration.stage import StageName  # noqa: E402
-from pipeline.recipes import Recipe, recipe_overrides  # noqa: E402
 from pipeline.stages import all_stages  # noqa: E402
 from pipeline.stages.tune import is_tuner_worker, run_tuner_worker  # noqa: E402
 

@@ -30,8 +30,8 @@ if str(_REPO_ROOT) not in sys.path:
 
 from mi_keras.data import DataError  # noqa: E402
 from pipeline.components.callbacks import TrainingDivergedError  # noqa: E402
-from pipeline.orchestration.config import ConfigError  # noqa: E402
 from pipeline.run import configure_threads  # noqa: E402  (first: it sets TensorFlow's environment)
+from pipeline.settings import ConfigError  # noqa: E402
 from pipeline.study_driver.results_report import render_report  # noqa: E402
 from pipeline.study_driver.study import load_study  # noqa: E402
 from pipeline.study_driver.unit import UnitRunner, plan_units, unit_config  # noqa: E402

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import check_config_round_trip
 from toy_models import L2_EPS, LINF_EPS, accuracy
 
 from mi_keras.attacks.apgd import APGD, checkpoint_schedule
@@ -138,9 +139,7 @@ def test_apgd_t_needs_enough_classes():
     ],
 )
 def test_config_round_trips(attack):
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(attack))
-    assert type(restored) is type(attack)
-    assert restored.get_config() == attack.get_config()
+    check_config_round_trip(attack)
 
 
 def test_published_defaults():

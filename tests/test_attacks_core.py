@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import check_config_round_trip
 from sklearn.datasets import load_digits
 
 from mi_keras.attacks import FGSM, PGD, CWLinf
@@ -269,10 +270,7 @@ def test_compiled_random_start_is_valid_and_as_strong(trained):
 )
 def test_get_config_round_trips(trained, attack):
     model, x, y = trained
-    serialized = keras.saving.serialize_keras_object(attack)
-    restored = keras.saving.deserialize_keras_object(serialized)
-    assert type(restored) is type(attack)
-    assert restored.get_config() == attack.get_config()
+    restored = check_config_round_trip(attack)
     np.testing.assert_array_equal(restored(model, x, y), attack(model, x, y))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import check_config_round_trip
 from scipy.optimize import linprog
 from toy_models import accuracy
 
@@ -126,7 +127,7 @@ def test_the_contract_states_each_attacks_ball():
     attack = AttackSpec.FWA40.build(8 / 255, "Linf", seed=0)
     assert (attack.steps, attack.kernel_size, attack.dual_steps) == (40, 4, 15)
     assert attack.step_size == pytest.approx(2 / 255)
-    assert FWA.from_config(attack.get_config()).get_config() == attack.get_config()
+    check_config_round_trip(attack)
     with pytest.raises(ValueError, match="defined for threat model"):
         AttackSpec.FWA40.build(0.5, "L2")
 

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import check_config_round_trip
 from toy_models import L2_EPS, LINF_EPS, accuracy
 
 from mi_keras.attacks.cw_l2 import CWL2
@@ -108,8 +109,7 @@ def test_cw_l2_raises_the_margin(digits_classifier):
     ids=["ti-dim", "ddn", "cw-l2"],
 )
 def test_config_round_trips(attack):
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(attack))
-    assert type(restored) is type(attack) and restored.get_config() == attack.get_config()
+    check_config_round_trip(attack)
 
 
 def test_published_defaults():

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import check_config_round_trip
 from toy_models import L2_EPS, LINF_EPS, accuracy
 
 from mi_keras.attacks.geometry import perturbation_norm
@@ -136,8 +137,7 @@ def test_l2_square_rejects_tiny_images():
 
 def test_config_round_trips_and_defaults():
     attack = Square(0.5, "L2", queries=123, p_init=0.3, restarts=2, rescale_schedule=True, seed=9)
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(attack))
-    assert isinstance(restored, Square) and restored.get_config() == attack.get_config()
+    check_config_round_trip(attack)
     defaults = Square(8 / 255).get_config()
     assert (defaults["queries"], defaults["p_init"], defaults["rescale_schedule"]) == (
         5000,

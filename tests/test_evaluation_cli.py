@@ -11,7 +11,7 @@ from mi_keras.evaluation.__main__ import build_parser, main
 from mi_keras.evaluation.cli_data import load_data
 from pipeline.components.stage_data import DESCRIPTION_FILE, StageData, loader_arguments
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import DataConfig
+from pipeline.settings import DataConfig
 
 
 def pipeline_test_split(tmp_path, data: DataConfig):
@@ -65,9 +65,9 @@ def test_bad_arguments_end_in_a_one_line_usage_error(tmp_path, capsys, arguments
 
 def test_the_ingest_record_and_the_report_hash_a_split_alike(tmp_path):
     from mi_keras.evaluation import DataSlice
-    from pipeline.orchestration.config import PipelineConfig
     from pipeline.orchestration.runner import PipelineRunner
     from pipeline.orchestration.stage import StageName
+    from pipeline.settings import PipelineConfig
     from pipeline.stages.ingest import Ingest
 
     result = PipelineRunner([Ingest()], PipelineConfig(name="digits"), tmp_path / "root", log=lambda line: None).run()

@@ -9,14 +9,15 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import check_config_round_trip
 
 from mi_keras.attacks import PGD
 from mi_keras.enums import MIDifference
 from mi_keras.losses.miat_loss import mi_difference
 from mi_keras.mi import MIEstimator
 from mi_keras.models import MIDefenseModel
-from pipeline.orchestration.config import load_config, with_overrides
 from pipeline.orchestration.stage import StageName
+from pipeline.settings import load_config, with_overrides
 from pipeline.stages.train import Train
 
 SHAPE = (8, 8, 1)
@@ -103,7 +104,7 @@ def test_remedy_options_round_trip_and_validate():
     model = make_model(lam=0.1, lam_ramp_steps=7, difference="relative", mi_bound="infonce")
     config = model.get_config()
     assert (config["lam_ramp_steps"], config["difference"], config["mi_bound"]) == (7, "relative", "infonce")
-    restored = MIDefenseModel.from_config(config)
+    restored = check_config_round_trip(model)
     assert (restored.lam_ramp_steps, restored.difference, restored.mi_bound.value) == (
         7,
         MIDifference.RELATIVE,
@@ -122,7 +123,7 @@ def test_init_from_pretrain_makes_train_read_the_standard_at_model():
 
 
 def test_lambda_report_renders_every_measured_run(tmp_path):
-    from pipeline.lambda_remedies import GRADIENT_TERMS, render
+    from pipeline.experiments.lambda_remedies import GRADIENT_TERMS, render
 
     row = {
         "selected": 3,

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import check_config_round_trip, check_saved_outputs
 
 from mi_keras.attacks import PGD
 from mi_keras.mi import LocalEncoder, MIEstimator
@@ -152,19 +153,9 @@ def test_keras_format_round_trip(batch, tmp_path):
     x, y = batch
     model = make_model(base_loss="trades", lam=0.2, selection="batch_softmax")
     step_loss(model, x, y)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    assert isinstance(loaded, MIDefenseModel)
-    assert (loaded.base_loss.value, loaded.lam, loaded.selection.value) == (
-        "trades",
-        0.2,
-        "batch_softmax",
-    )
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    logits = model(x)
-    for name in ("natural_estimator", "adversarial_estimator"):
-        np.testing.assert_array_equal(getattr(loaded, name)(x, logits).numpy(), getattr(model, name)(x, logits).numpy())
+    check_config_round_trip(model)
+    loaded = check_saved_outputs(model, [x], tmp_path / "model")  # weights too: the estimators'
+    assert (loaded.base_loss.value, loaded.lam, loaded.selection.value) == ("trades", 0.2, "batch_softmax")
     # Optimizer state comes back too, so training resumes where it stopped.
     assert int(loaded.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy()) == 1
 
@@ -279,3 +270,50 @@ def test_same_update_under_mirrored_strategy(tmp_path, flags):
     result = subprocess.run([sys.executable, str(script), *flags], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "max weight difference" in result.stdout
+
+
+@pytest.mark.parametrize("prebuilt_estimators", [False, True])
+def test_right_after_construction_only_the_classifier_is_trainable(prebuilt_estimators):
+    classifier = make_classifier()
+    estimators = [make_estimator(), make_estimator()]
+    if prebuilt_estimators:
+        for estimator in estimators:
+            estimator(np.zeros((2, *SHAPE), "float32"), np.zeros((2, 10), "float32"))
+    model = MIDefenseModel(classifier, *estimators, attack=PGD(0.1, steps=1))
+    # Keras builds the optimizer over these: an estimator weight here would be trained.
+    assert [id(variable) for variable in model.trainable_variables] == [
+        id(variable) for variable in classifier.trainable_variables
+    ]
+    assert all(estimator.weights and not estimator.trainable_weights for estimator in estimators)
+
+
+def test_mi_loss_has_a_finite_difference_checked_gradient_through_the_clean_logits(batch):
+    x, y = batch
+    model = make_model()
+    rng = np.random.default_rng(1)
+    # Every sample is correct on x by a wide margin; the first half is fooled on x_adv.
+    clean_logits = 0.5 * rng.standard_normal((32, 10)) + 3.0 * np.eye(10)[y]
+    fooled = np.arange(32) < 16
+    adversarial_logits = 0.5 * rng.standard_normal((32, 10)) + 3.0 * np.eye(10)[np.where(fooled, (y + 1) % 10, y)]
+    x_adv = np.clip(x + 0.1 * np.sign(rng.standard_normal(x.shape)), 0.0, 1.0).astype("float32")
+    context = model._gradient_free_inputs(tf.constant(x), tf.constant(x_adv))
+    adversarial_logits = tf.constant(adversarial_logits, tf.float32)
+
+    def mi_loss(clean):
+        _, values = model._objective(x, x_adv, tf.constant(y), clean, adversarial_logits, context)
+        return values["mi_loss"], values["selected_fraction"]
+
+    clean = tf.constant(clean_logits, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(clean)
+        loss, selected_fraction = mi_loss(clean)
+    gradient = tape.gradient(loss, clean)
+    assert float(selected_fraction) == 0.5
+    assert gradient is not None and float(tf.norm(gradient)) > 1e-4, "the MI loss does not train h through h(x)"
+    for direction in (gradient / tf.norm(gradient), tf.constant(rng.standard_normal((32, 10)), tf.float32)):
+        step = 1e-3
+        numeric = (float(mi_loss(clean + step * direction)[0]) - float(mi_loss(clean - step * direction)[0])) / (
+            2 * step
+        )
+        analytic = float(tf.reduce_sum(gradient * direction))
+        assert numeric == pytest.approx(analytic, rel=0.02, abs=1e-4)

@@ -1,4 +1,7 @@
-"""`import mi_keras` alone registers every serializable class, so any .keras file it wrote loads."""
+"""`import mi_keras` alone registers every serializable class, so any .keras file it wrote loads.
+
+Each class's file loading in a fresh process is tests/test_serialization.py's check.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,6 @@ import os
 import subprocess
 import sys
 import textwrap
-
-import keras
-
-from mi_keras.mi import MIEstimator
 
 ENVIRONMENT = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -43,16 +42,3 @@ def test_importing_the_package_registers_what_importing_every_module_registers()
     names = json.loads(output.splitlines()[-1])
     assert "mi_keras>MIEstimator" in names["all"] and "mi_keras>MIDefenseModel" in names["all"]
     assert names["package"] == names["all"], sorted(set(names["all"]) - set(names["package"]))
-
-
-def test_an_estimator_file_loads_after_importing_only_the_package(tmp_path):
-    estimator = MIEstimator.for_classifier((8, 8, 1), 10, units=8)
-    estimator(keras.ops.zeros((2, 8, 8, 1)), keras.ops.zeros((2, 10)))  # builds it
-    keras.saving.save_model(estimator, tmp_path / "natural_estimator.keras")  # as the estimators stage does
-    output = run_fresh(
-        f"""
-        import keras, mi_keras
-        print(type(keras.models.load_model({str(tmp_path / "natural_estimator.keras")!r})).__name__)
-        """
-    )
-    assert output.splitlines()[-1] == "MIEstimator"

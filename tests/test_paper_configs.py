@@ -6,8 +6,8 @@ import pytest
 
 from mi_keras.evaluation import AttackSpec
 from mi_keras.evaluation.attack_spec import paper_transfer_attacks
-from pipeline.orchestration.config import ConfigError, load_config, validate, with_overrides
 from pipeline.orchestration.stage import StageName
+from pipeline.settings import ConfigError, load_config, validate, with_overrides
 from pipeline.stages import all_stages
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 
-from pipeline.orchestration.config import load_config, with_overrides
+from pipeline.settings import load_config, with_overrides
 from pipeline.stages.evaluate import _bless
 
 BALANCED = [36] * 10  # 360 test examples, 10 classes: chance is 0.1, the bar 0.1 + 3 * 0.0158

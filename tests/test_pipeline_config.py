@@ -10,7 +10,7 @@ import pytest
 from mi_keras.enums import ThreatModel
 from mi_keras.evaluation import AttackSpec
 from pipeline import run
-from pipeline.orchestration.config import (
+from pipeline.settings import (
     ConfigError,
     DataConfig,
     PipelineConfig,
@@ -195,7 +195,7 @@ def test_data_num_classes_and_image_size_are_checked_up_front_and_reach_the_load
 def test_the_trained_row_is_named_by_the_method_and_its_base_loss(method, base_loss, label):
     from pipeline.components.comparison_table import trained_label
     from pipeline.configs.quickstart import CONFIG
-    from pipeline.orchestration.config import with_overrides
+    from pipeline.settings import with_overrides
 
     config = with_overrides(CONFIG, [f"train.method={method}", f"train.base_loss={base_loss}"])
     assert trained_label(config.train) == label

@@ -18,7 +18,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from mi_keras.export import read_metadata
 from pipeline import run
-from pipeline.orchestration.config import load_config
 from pipeline.orchestration.metadata_store import (
     EventKind,
     ExecutionState,
@@ -26,6 +25,7 @@ from pipeline.orchestration.metadata_store import (
 )
 from pipeline.orchestration.runner import METADATA_FILE
 from pipeline.orchestration.stage import StageName
+from pipeline.settings import load_config
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SAVED_MODEL_CLI = pathlib.Path(sys.executable).with_name("saved_model_cli")

@@ -10,10 +10,10 @@ import pytest
 
 from pipeline import run
 from pipeline.orchestration.artifact import ArtifactType
-from pipeline.orchestration.config import ConfigError, PipelineConfig, with_overrides
 from pipeline.orchestration.metadata_store import ExecutionState, MetadataStore
 from pipeline.orchestration.runner import METADATA_FILE, PipelineRunner
 from pipeline.orchestration.stage import Stage, StageName
+from pipeline.settings import ConfigError, PipelineConfig, with_overrides
 from pipeline.stages.export import Export
 
 

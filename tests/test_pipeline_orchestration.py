@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
+from pipeline.orchestration import stage as stage_module
 from pipeline.orchestration.artifact import ArtifactType, fingerprint_path
-from pipeline.orchestration.config import ConfigError, PipelineConfig, with_overrides
 from pipeline.orchestration.metadata_store import (
     EventKind,
     ExecutionState,
@@ -23,10 +23,13 @@ from pipeline.orchestration.runner import (
     PipelineBusyError,
     PipelineRunner,
 )
-from pipeline.orchestration.stage import Stage, StageName
+from pipeline.orchestration.stage import Stage, StageName, all_stages, register_stage
+from pipeline.settings import ConfigError, PipelineConfig, with_overrides
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 CALLS: list[str] = []
+# Per stage, the files its work folder held when it started (the last execution's).
+WORK_SEEN: dict[str, list[str]] = {}
 
 
 class _Source(Stage):
@@ -60,6 +63,7 @@ class _Double(Stage):
 
     def run(self, context, inputs):
         CALLS.append(self.name.value)
+        WORK_SEEN[self.name.value] = sorted(path.name for path in context.work_dir.iterdir())
         (upstream,) = inputs[self.upstream_name].values()
         value = int(upstream.path.read_text()) * 2
         (context.output_dir / "value.txt").write_text(str(value))
@@ -82,6 +86,7 @@ def _stages(fail_train: bool = False) -> list[Stage]:
 @pytest.fixture(autouse=True)
 def _reset_calls():
     CALLS.clear()
+    WORK_SEEN.clear()
 
 
 def _config(*overrides: str) -> PipelineConfig:
@@ -131,6 +136,17 @@ def test_force_reruns_the_stage_and_its_downstream(tmp_path):
     result = PipelineRunner(_stages(), _config(), tmp_path, log=lambda line: None).run(force=[StageName.TRAIN])
     assert CALLS == ["train", "evaluate"]
     assert result.states[StageName.INGEST] == ExecutionState.CACHED
+
+
+def test_a_forced_stage_starts_from_an_empty_work_folder(tmp_path):
+    with pytest.raises(RuntimeError, match="boom"):
+        PipelineRunner(_stages(fail_train=True), _config(), tmp_path, log=lambda line: None).run()
+    assert [path.name for path in (tmp_path / "train" / ".work").glob("*/*")] == ["resume-state"]
+    with pytest.raises(RuntimeError, match="boom"):  # unforced, the same command resumes from it
+        PipelineRunner(_stages(fail_train=True), _config(), tmp_path, log=lambda line: None).run()
+    assert WORK_SEEN["train"] == ["resume-state"]
+    PipelineRunner(_stages(), _config(), tmp_path, log=lambda line: None).run(force=[StageName.TRAIN])
+    assert WORK_SEEN["train"] == [], "--force must clear the failed run's resume folder"
 
 
 def test_requested_stage_pulls_its_upstream_and_force_outside_the_run_is_an_error(tmp_path):
@@ -197,3 +213,36 @@ def test_artifact_paths_are_stored_relative_so_a_root_can_move(tmp_path):
     assert CALLS == []
     assert result.outputs[StageName.EVALUATE]["model"].path.read_text() == "24"
     assert json.loads(json.dumps(result.outputs[StageName.EVALUATE]["model"].properties)) == {"value": 24}
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """The stage registry, restored after the test (a toy stage must not outlive it)."""
+    monkeypatch.setattr(stage_module, "_REGISTRY", dict(stage_module._REGISTRY))
+    return stage_module._REGISTRY
+
+
+def test_a_stage_declared_in_one_module_joins_the_names_the_order_and_the_runs(registry, tmp_path):
+    # Everything a new stage needs is here: no list, enum or config elsewhere changes.
+    @register_stage("summary", order=65)  # between evaluate (60) and surrogate (70)
+    class Summary(Stage):
+        def upstream(self, config):
+            return (StageName.INGEST,)
+
+        def config_sections(self, config):
+            return ("seed",)
+
+        def run(self, context, inputs):
+            (context.output_dir / "summary.txt").write_text(f"seed {context.config.seed}")
+            return [context.artifact("summary", ArtifactType.EVALUATION, "summary.txt")]
+
+    assert StageName.SUMMARY == StageName.parse("Summary", "--stages") == "summary"
+    names = [name.value for name in StageName]
+    assert names.index("evaluate") < names.index("summary") < names.index("surrogate")
+    assert [type(stage) for stage in all_stages()][names.index("summary")] is Summary
+    toy = {stage.name: stage for stage in _stages()}
+    runner = PipelineRunner([toy[StageName.INGEST], Summary()], _config(), tmp_path, log=lambda line: None)
+    result = runner.run(requested=[StageName.parse("summary", "--stages")])
+    assert result.outputs[StageName.SUMMARY]["summary"].path.read_text() == "seed 3"
+    with pytest.raises(ValueError, match="order 65 is already stage 'summary'"):
+        register_stage("other", order=65)(Summary)

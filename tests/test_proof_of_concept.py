@@ -10,10 +10,11 @@ import pytest
 from toy_models import tiny_probe_classifier
 
 from mi_keras.attacks import FGSM, PGD
-from mi_keras.evaluation import mi_probe, proof_of_concept
+from mi_keras.evaluation import mi_probe
 from mi_keras.evaluation.data_slice import DataSlice
 from mi_keras.evaluation.standard_mi_probe import STANDARD_MEASUREMENTS, StandardMIProbe
 from mi_keras.mi import MIEstimator
+from pipeline.experiments import proof_of_concept
 
 
 @pytest.fixture(scope="module")

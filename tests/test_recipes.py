@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.orchestration.config import ConfigError, load_config, validate, with_overrides
 from pipeline.recipes import Recipe, recipe_overrides
 from pipeline.run import build_parser, configured
+from pipeline.settings import ConfigError, load_config, validate, with_overrides
 from pipeline.study_driver.study import Method, load_study
 from pipeline.study_driver.unit import method_recipe, unit_config
 

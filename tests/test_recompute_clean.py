@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import check_config_round_trip
 
 from mi_keras.attacks import PGD, Attack
 from mi_keras.mi import MIEstimator
@@ -106,7 +107,7 @@ def test_the_clean_pass_runs_twice_only_when_there_is_one(batch, kind, training_
 
 def test_config_round_trip_and_bad_value():
     model = make_model("trades", True, attack=PGD(0.1, steps=2))
-    assert AdversarialModel.from_config(model.get_config()).recompute_clean is True
+    assert check_config_round_trip(model).recompute_clean is True
     with pytest.raises(ValueError, match="recompute_clean"):
         AdversarialModel(make_classifier(), attack=PGD(0.1), recompute_clean="yes")
 

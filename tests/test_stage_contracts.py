@@ -12,11 +12,11 @@ import dataclasses
 import pytest
 
 from pipeline.orchestration.artifact import ArtifactType
-from pipeline.orchestration.config import PipelineConfig, load_config, with_overrides
 from pipeline.orchestration.config_view import ConfigView, UndeclaredConfigError
 from pipeline.orchestration.metadata_store import ExecutionState, MetadataStore
 from pipeline.orchestration.runner import METADATA_FILE, PipelineRunner
 from pipeline.orchestration.stage import Stage, StageName
+from pipeline.settings import PipelineConfig, load_config, with_overrides
 from pipeline.stages import all_stages
 
 

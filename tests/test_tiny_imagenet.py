@@ -11,7 +11,7 @@ from PIL import Image
 
 from mi_keras.data import DataError, load_dataset
 from pipeline import run
-from pipeline.orchestration.config import load_config
+from pipeline.settings import load_config
 
 CLASSES = ("n01443537", "n01629819", "n01641577")
 TRAIN_PER_CLASS, VAL_PER_CLASS = 8, 2

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import check_config_round_trip, check_saved_outputs
 
 from mi_keras.attacks import PGD
 from mi_keras.mi import MIEstimator
@@ -92,16 +93,9 @@ def test_config_and_keras_file_round_trip(batch, tmp_path):
     x, y = batch
     model = make_model(alpha=0.5, base_loss="trades", train_estimator=False)
     model.train_on_batch(x, y)
-    config = model.get_config()
-    again = WMIMModel.from_config(config)
-    assert again.get_config() == config
-    model.save(tmp_path / "wmim.keras")
-    loaded = keras.models.load_model(tmp_path / "wmim.keras")
-    assert isinstance(loaded, WMIMModel)
+    check_config_round_trip(model)
+    loaded = check_saved_outputs(model, [x], tmp_path / "wmim")  # weights too: the estimator's
     assert (loaded.alpha, loaded.train_estimator, loaded.base_loss.value) == (0.5, False, "trades")
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    logits = model(x)
-    np.testing.assert_allclose(loaded.estimator(x, logits), model.estimator(x, logits), atol=1e-6)
 
 
 def test_bad_arguments_raise():
@@ -115,7 +109,7 @@ def test_bad_arguments_raise():
 def test_the_pipeline_train_stage_builds_wmim_from_the_config(tmp_path):
     from pipeline.components.artifacts import EstimatorFiles
     from pipeline.components.builders import mi_defense_model
-    from pipeline.orchestration.config import load_config, validate, with_overrides
+    from pipeline.settings import load_config, validate, with_overrides
 
     config = with_overrides(load_config("quickstart"), ["train.method=wmim", "train.alpha=0.3"])
     validate(config)

@@ -79,7 +79,14 @@ class APGD(Attack):
 
     Example:
     ```python
-    attack = APGD(eps=8 / 255, loss="ce", steps=100, seed=0)
+    from mi_keras.attacks import APGD
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=8)  # 8x8 digits: no download
+    images, labels = next(iter(test))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    attack = APGD(eps=8 / 255, loss="ce", steps=10, seed=0)  # the paper: 100 steps
     x_adv = attack(model, images, labels)
     ```
 

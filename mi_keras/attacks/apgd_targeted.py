@@ -31,7 +31,14 @@ class APGDTargeted(APGD):
 
     Example:
     ```python
-    attack = APGDTargeted(eps=8 / 255, n_target_classes=9, seed=0)
+    from mi_keras.attacks import APGDTargeted
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=8)  # 8x8 digits: no download
+    images, labels = next(iter(test))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    attack = APGDTargeted(eps=8 / 255, steps=10, n_target_classes=3, seed=0)  # AutoAttack: 100 steps, 9 targets
     x_adv = attack(model, images, labels)
     ```
 

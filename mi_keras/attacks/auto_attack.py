@@ -85,7 +85,15 @@ class AutoAttack(Attack):
 
     Example:
     ```python
-    auto_attack = AutoAttack(eps=8 / 255, version="standard", seed=0)
+    from mi_keras.attacks import AutoAttack
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=8)  # 8x8 digits: no download
+    images, labels = next(iter(test))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    # The standard version at tiny size (the paper: steps=100, queries=5000).
+    auto_attack = AutoAttack(eps=8 / 255, version="standard", steps=5, queries=20, n_target_classes=2, seed=0)
     result = auto_attack.run(model, images, labels)
     print(result.robust_accuracy, result.robust_accuracy_after)
     ```

@@ -23,6 +23,13 @@ class CWL2(MarginPGD):
 
     Example:
     ```python
+    from mi_keras.attacks import CWL2
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=8)  # 8x8 digits: no download
+    images, labels = next(iter(test))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
     x_adv = CWL2(eps=0.5, steps=20)(model, images, labels)
     ```
 

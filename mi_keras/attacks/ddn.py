@@ -43,7 +43,14 @@ class DDN(Attack):
 
     Example:
     ```python
-    x_adv = DDN(eps=0.5, steps=100, seed=0)(model, images, labels)
+    from mi_keras.attacks import DDN
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=8)  # 8x8 digits: no download
+    images, labels = next(iter(test))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    x_adv = DDN(eps=0.5, steps=10, seed=0)(model, images, labels)  # the paper: 100 steps
     ```
 
     Args:

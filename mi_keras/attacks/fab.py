@@ -149,7 +149,14 @@ class FAB(Attack):
 
     Example:
     ```python
-    fab_t = FAB(eps=8 / 255, targeted=True, n_target_classes=9, seed=0)  # AutoAttack's FAB-T
+    from mi_keras.attacks import FAB
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=8)  # 8x8 digits: no download
+    images, labels = next(iter(test))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    fab_t = FAB(eps=8 / 255, targeted=True, n_target_classes=2, steps=5, seed=0)  # AutoAttack's FAB-T: 9 targets, 100 steps
     x_adv = fab_t(model, images, labels)
     ```
 

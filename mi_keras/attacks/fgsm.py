@@ -17,6 +17,13 @@ class FGSM(PGD):
 
     Example:
     ```python
+    from mi_keras.attacks import FGSM
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=8)  # 8x8 digits: no download
+    images, labels = next(iter(test))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
     x_adv = FGSM(eps=0.3)(model, images, labels)
     ```
     """

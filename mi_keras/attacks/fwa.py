@@ -43,7 +43,14 @@ class FWA(Attack):
 
     Example:
     ```python
-    x_adv = FWA(eps=8 / 255)(model, images, labels)  # FWA-40
+    from mi_keras.attacks import FWA
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=8)  # 8x8 digits: no download
+    images, labels = next(iter(test))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    x_adv = FWA(eps=8 / 255, steps=5)(model, images, labels)  # FWA-40: steps=40
     ```
 
     Args:

@@ -24,6 +24,13 @@ class PGD(Attack):
 
     Example:
     ```python
+    from mi_keras.attacks import PGD
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=8)  # 8x8 digits: no download
+    images, labels = next(iter(test))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
     attack = PGD(eps=8 / 255, steps=10)  # step eps/4, start x + 0.001 N(0, I)
     x_adv = attack(model, images, labels)
     ```

@@ -134,7 +134,14 @@ class Square(Attack):
 
     Example:
     ```python
-    x_adv = Square(eps=8 / 255, queries=5000, seed=0)(model, images, labels)
+    from mi_keras.attacks import Square
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=8)  # 8x8 digits: no download
+    images, labels = next(iter(test))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    x_adv = Square(eps=8 / 255, queries=50, seed=0)(model, images, labels)  # AutoAttack: 5000 queries
     ```
 
     Args:

@@ -49,7 +49,14 @@ class TIDIM(Attack):
 
     Example:
     ```python
-    x_adv = TIDIM(eps=8 / 255, steps=40, seed=0)(model, images, labels)
+    from mi_keras.attacks import TIDIM
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=8)  # 8x8 digits: no download
+    images, labels = next(iter(test))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    x_adv = TIDIM(eps=8 / 255, steps=5, low=8, high=10, kernel_size=3, seed=0)(model, images, labels)
     ```
 
     Args:

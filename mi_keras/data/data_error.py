@@ -13,10 +13,12 @@ class DataError(ValueError):
 
     Example:
     ```python
+    import mi_keras
+
     try:
-        dataset, info = mi_keras.data.load_dataset("idx:/data/mnist")
+        dataset, info = mi_keras.data.load_dataset("idx:/no/such/mnist")
     except mi_keras.data.DataError as error:
-        print(error.origin, error.problem)
+        print(error.origin, error.problem)  # the folder, and what is wrong with it
     ```
 
     Args:

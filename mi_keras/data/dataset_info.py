@@ -14,8 +14,11 @@ class DatasetInfo:
 
     Example:
     ```python
+    import mi_keras
+    from mi_keras.models.architectures import small_cnn
+
     dataset, info = mi_keras.data.load_dataset("digits", split="train", batch_size=64)
-    classifier = small_cnn(input_shape=info.image_shape, num_classes=info.num_classes)
+    classifier = small_cnn(input_shape=info.image_shape, num_classes=info.num_classes, padding="same")
     print(info.num_examples)  # {'train': 1294, 'validation': 144}
     ```
 

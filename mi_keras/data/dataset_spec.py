@@ -18,6 +18,8 @@ class DatasetSpec:
 
     Examples of specs:
     ```python
+    from mi_keras.data import DatasetSpec
+
     DatasetSpec.parse("digits")                 # scikit-learn's 8x8 digits, no file
     DatasetSpec.parse("cifar10")                # tensorflow_datasets, same as "tfds:cifar10"
     DatasetSpec.parse("tfds:mnist:3.0.1")       # a pinned tfds version

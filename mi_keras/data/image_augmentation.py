@@ -28,8 +28,13 @@ class ImageAugmentation(keras.layers.Layer):
 
     Example:
     ```python
+    import numpy as np
+    import tensorflow as tf
+    from mi_keras.data import ImageAugmentation
+
+    images = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
     augmentation = ImageAugmentation(32, 32, padding=4, horizontal_flip=True, seed=0)
-    augmented = augmentation(images, training=True)  # images: [batch, 32, 32, 3] floats
+    augmented = augmentation(images, training=True)
     augmented = augmentation(images, training=True, seed=tf.constant([3, 4]))  # reproducible
     ```
 

@@ -61,10 +61,16 @@ def load_dataset(
 
     Example:
     ```python
-    train, info = load_dataset("idx:/data/mnist", "train", batch_size=128, augment=True, seed=0)
-    validation, _ = load_dataset("idx:/data/mnist", "validation", batch_size=512)
-    test, _ = load_dataset("cifar10", "test", batch_size=512, data_dir="~/tensorflow_datasets")
-    model.fit(train, validation_data=validation, epochs=10)
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    # "idx:/data/mnist", "cifar10" (tfds) or "npz:..." read the same way; digits ship with scikit-learn.
+    train, info = load_dataset("digits", "train", batch_size=128, augment=True, seed=0)
+    validation, _ = load_dataset("digits", "validation", batch_size=512)
+    test, _ = load_dataset("digits", "test", batch_size=512)
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(train, validation_data=validation, epochs=1)
     ```
 
     Args:

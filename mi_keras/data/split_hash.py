@@ -15,10 +15,16 @@ class SplitHash:
 
     Example:
     ```python
+    import numpy as np
+    from mi_keras.data import load_dataset
+    from mi_keras.data.split_hash import SplitHash
+
+    dataset, _ = load_dataset("digits", "test", batch_size=100)
     content = SplitHash()
     for images, labels in dataset:
         content.update(images.numpy(), labels.numpy())
-    content.hexdigest() == SplitHash.of(x, y)  # the whole split as arrays
+    x, y = (np.concatenate(parts) for parts in zip(*dataset.as_numpy_iterator()))
+    assert content.hexdigest() == SplitHash.of(x, y)  # the whole split as arrays
     ```
     """
 

@@ -31,6 +31,9 @@ def stratified_split(labels: np.ndarray, count: int, seed: int | Sequence[int]) 
 
     Example:
     ```python
+    import numpy as np
+    from mi_keras.data.splits import stratified_split
+
     kept, carved = stratified_split(np.array([0, 0, 0, 0, 1, 1]), count=3, seed=0)
     # carved holds two examples of class 0 and one of class 1
     ```

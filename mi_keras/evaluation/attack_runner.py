@@ -48,7 +48,17 @@ class AttackRunner:
 
     Example:
     ```python
-    runner = AttackRunner(classifier, batch_size=250, seed=0)
+    import numpy as np
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=None, take=32)  # tiny: a smoke run
+    x, y = (np.stack(part) for part in zip(*test.as_numpy_iterator()))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    from mi_keras.attacks import PGD
+    from mi_keras.evaluation import AttackRunner
+
+    runner = AttackRunner(model, batch_size=250, seed=0)
     clean = runner.predict(x) == y
     outcome = runner.run(PGD(0.3, steps=40), x, y, stream="PGD-40@0.3")
     ```

@@ -29,6 +29,8 @@ class AttackSpec(ParsableEnum):
 
     Example:
     ```python
+    from mi_keras.evaluation import AttackSpec
+
     AttackSpec.parse("pgd40").build(eps=0.3, threat_model="Linf", restarts=1, seed=0)
     ```
     """

@@ -19,8 +19,17 @@ class DataSlice:
 
     Example:
     ```python
-    data = DataSlice.from_source((x_test, y_test), n_examples=1000, description="MNIST test")
-    data = DataSlice.from_source(test_dataset, n_examples=1000)  # batches of (image, label)
+    import numpy as np
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=None, take=32)  # tiny: a smoke run
+    x, y = (np.stack(part) for part in zip(*test.as_numpy_iterator()))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    from mi_keras.evaluation import DataSlice
+
+    data = DataSlice.from_source((x, y), n_examples=16, description="digits test")
+    data = DataSlice.from_source(test.batch(8), n_examples=16)  # batches of (image, label)
     ```
 
     Args:

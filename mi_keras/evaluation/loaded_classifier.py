@@ -29,9 +29,21 @@ class LoadedClassifier:
 
     Example:
     ```python
-    classifier = LoadedClassifier.load("saved_models/quickstart/1")  # output "logits"
-    logits = classifier(images)
-    foreign = LoadedClassifier.load("their_model/", output_key="dense_3")
+    import numpy as np
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=None, take=32)  # tiny: a smoke run
+    x, y = (np.stack(part) for part in zip(*test.as_numpy_iterator()))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    from mi_keras.export import export_classifier, next_version_dir
+
+    export_dir = export_classifier(model, next_version_dir("saved_models/digits"))  # saved_models/digits/1
+    from mi_keras.evaluation import LoadedClassifier
+
+    classifier = LoadedClassifier.load(export_dir)  # output "logits"
+    logits = classifier(x)
+    # A SavedModel from elsewhere: LoadedClassifier.load("their_model/", output_key="dense_3")
     ```
 
     Args:

@@ -58,8 +58,20 @@ class MIProbe:
 
     Example:
     ```python
-    probe = MIProbe(classifier, natural_estimator, adversarial_estimator, PGD(8 / 255, steps=40))
-    summary = probe.run((x_test, y_test), n_examples=1000)
+    import numpy as np
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=None, take=32)  # tiny: a smoke run
+    x, y = (np.stack(part) for part in zip(*test.as_numpy_iterator()))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    from mi_keras.attacks import PGD
+    from mi_keras.evaluation import MIProbe
+    from mi_keras.mi import MIEstimator
+
+    natural_estimator, adversarial_estimator = (MIEstimator.for_classifier((8, 8, 1), 10, units=16) for _ in range(2))
+    probe = MIProbe(model, natural_estimator, adversarial_estimator, PGD(8 / 255, steps=4), progress=False)
+    summary = probe.run((x, y), n_examples=32)  # the paper: 1000 test examples, PGD-40
     probe.save(summary, "reports/mi_probe")  # mi_probe.json, mi_probe.png
     ```
 

@@ -185,9 +185,19 @@ class RobustnessReport:
 
     Example:
     ```python
-    report = evaluate_robustness(model, (x, y), eps=[0.1, 0.3])
+    import numpy as np
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=None, take=32)  # tiny: a smoke run
+    x, y = (np.stack(part) for part in zip(*test.as_numpy_iterator()))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    from mi_keras.evaluation import AttackSpec, GradientMaskingChecker, evaluate_robustness, save_report
+
+    checker = GradientMaskingChecker(n_examples=16, square_queries=20, steps=(2, 4), restarts=2)  # defaults: 200, 1000, (10, 40), 3
+    report = evaluate_robustness(model, (x, y), eps=[0.1, 0.3], attacks=["pgd40"], masking_checker=checker, progress=False)
     report.result(AttackSpec.PGD40, 0.3).robust_accuracy
-    save_report(report, "reports/mnist")  # report.json, report.md, accuracy_vs_eps.png, examples.png
+    save_report(report, "reports/digits")  # report.json, report.md, accuracy_vs_eps.png, examples.png
     ```
 
     Attributes:

@@ -15,8 +15,19 @@ def save_report(report: RobustnessReport, directory: str | os.PathLike) -> dict[
 
     Example:
     ```python
-    paths = save_report(evaluate_robustness(model, (x, y), eps=0.3), "reports/mnist")
-    paths["markdown"]  # "reports/mnist/report.md"
+    import numpy as np
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=None, take=32)  # tiny: a smoke run
+    x, y = (np.stack(part) for part in zip(*test.as_numpy_iterator()))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    from mi_keras.evaluation import GradientMaskingChecker, evaluate_robustness, save_report
+
+    checker = GradientMaskingChecker(n_examples=16, square_queries=20, steps=(2, 4), restarts=2)  # defaults: 200, 1000, (10, 40), 3
+    report = evaluate_robustness(model, (x, y), eps=0.3, attacks=["fgsm"], masking_checker=checker, progress=False)
+    paths = save_report(report, "reports/digits")
+    paths["markdown"]  # "reports/digits/report.md"
     ```
     """
     os.makedirs(directory, exist_ok=True)

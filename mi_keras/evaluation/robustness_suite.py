@@ -31,8 +31,22 @@ class RobustnessSuite:
 
     Example:
     ```python
-    suite = RobustnessSuite(eps=[8 / 255], attacks=["pgd40", "autoattack"], batch_size=500)
-    report = suite.evaluate("saved_models/cifar10/1", (x_test, y_test), n_examples=1000)
+    import numpy as np
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=None, take=32)  # tiny: a smoke run
+    x, y = (np.stack(part) for part in zip(*test.as_numpy_iterator()))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    from mi_keras.export import export_classifier, next_version_dir
+
+    export_dir = export_classifier(model, next_version_dir("saved_models/digits"))  # saved_models/digits/1
+    from mi_keras.evaluation import GradientMaskingChecker, RobustnessSuite, report_markdown
+
+    checker = GradientMaskingChecker(n_examples=16, square_queries=20, steps=(2, 4), restarts=2)  # defaults: 200, 1000, (10, 40), 3
+    # CIFAR-10: eps=[8 / 255], attacks=["pgd40", "autoattack"], n_examples=1000.
+    suite = RobustnessSuite(eps=[0.3], attacks=["pgd20"], batch_size=500, masking_checker=checker)
+    report = suite.evaluate(export_dir, (x, y), n_examples=32)
     print(report_markdown(report))
     ```
 
@@ -246,9 +260,22 @@ def evaluate_robustness(
 
     Example:
     ```python
+    import numpy as np
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=None, take=32)  # tiny: a smoke run
+    x, y = (np.stack(part) for part in zip(*test.as_numpy_iterator()))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    from mi_keras.export import export_classifier, next_version_dir
+
+    export_dir = export_classifier(model, next_version_dir("saved_models/digits"))  # saved_models/digits/1
+    from mi_keras.evaluation import GradientMaskingChecker, evaluate_robustness
+
+    checker = GradientMaskingChecker(n_examples=16, square_queries=20, steps=(2, 4), restarts=2)  # defaults: 200, 1000, (10, 40), 3
     report = evaluate_robustness(
-        "saved_models/quickstart/1", (x_test, y_test), eps=[0.1, 0.3],
-        attacks=["pgd20", "pgd40", "autoattack"], n_examples=1000, out_dir="reports/quickstart",
+        export_dir, (x, y), eps=[0.1, 0.3], attacks=["pgd20", "pgd40"],  # add "autoattack" for the real run
+        n_examples=32, out_dir="reports/digits", masking_checker=checker, progress=False,
     )
     ```
 

@@ -41,8 +41,20 @@ class StandardMIProbe:
 
     Example:
     ```python
-    probe = StandardMIProbe(natural_classifier, estimator, batch_size=250)
-    summary = probe.run([PGD(8 / 255, steps=10), FWA(8 / 255, steps=40)], (x_test, y_test))
+    import numpy as np
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=None, take=32)  # tiny: a smoke run
+    x, y = (np.stack(part) for part in zip(*test.as_numpy_iterator()))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    from mi_keras.attacks import FWA, PGD
+    from mi_keras.evaluation.standard_mi_probe import StandardMIProbe
+    from mi_keras.mi import MIEstimator
+
+    estimator = MIEstimator.for_classifier((8, 8, 1), 10, units=16)  # in practice trained on natural_classifier
+    probe = StandardMIProbe(model, estimator, batch_size=250)
+    summary = probe.run([PGD(8 / 255, steps=10), FWA(8 / 255, steps=4)], (x, y))  # the paper: FWA-40
     print(StandardMIProbe.to_markdown(summary))
     StandardMIProbe.save(summary, "reports/proof_of_concept")  # .json, .md, radar .png
     ```

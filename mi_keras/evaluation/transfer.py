@@ -33,9 +33,20 @@ def evaluate_transfer(
 
     Example:
     ```python
+    import numpy as np
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=None, take=32)  # tiny: a smoke run
+    x, y = (np.stack(part) for part in zip(*test.as_numpy_iterator()))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    from mi_keras.attacks import PGD
+    from mi_keras.evaluation import evaluate_transfer
+
+    surrogate = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
     summary = evaluate_transfer(
-        "saved_models/vgg19_at/1", "saved_models/miat/1", (x_test, y_test),
-        attack=PGD(8 / 255, steps=40, random_start="uniform"), n_examples=1000,
+        surrogate, model, (x, y),  # models, .keras files or SavedModel folders
+        attack=PGD(8 / 255, steps=40, random_start="uniform"), n_examples=32, progress=False,
     )
     summary["target_robust_accuracy"]  # correct on x and on the transferred x_adv
     ```
@@ -112,9 +123,20 @@ def transfer_table(
 
     Example:
     ```python
+    import numpy as np
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    test, info = load_dataset("digits", "test", batch_size=None, take=32)  # tiny: a smoke run
+    x, y = (np.stack(part) for part in zip(*test.as_numpy_iterator()))
+    model = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    from mi_keras.evaluation import AttackSpec
+    from mi_keras.evaluation.transfer import transfer_table, transfer_table_markdown
+
+    surrogate = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
     table = transfer_table(
-        "vgg19_at.keras", {"Standard AT": "at.keras", "MIAT": "miat.keras"}, (x_test, y_test),
-        attacks=[AttackSpec.PGD40.build(8 / 255, "Linf"), AttackSpec.FWA40.build(8 / 255, "Linf")],
+        surrogate, {"Standard AT": model, "MIAT": model}, (x, y),  # models or their .keras files
+        attacks=[AttackSpec.PGD40.build(8 / 255, "Linf"), AttackSpec.FWA40.build(8 / 255, "Linf")], progress=False,
     )
     print(transfer_table_markdown(table))
     ```

@@ -41,6 +41,9 @@ def default_units(classifier: keras.Model, input_shape: Sequence[int]) -> int:
 
     Example:
     ```python
+    from mi_keras.mi import MIEstimator, default_units
+    from mi_keras.models import build_classifier
+
     classifier = build_classifier("small_cnn", (28, 28, 1), 10)
     units = default_units(classifier, (28, 28, 1))  # 128
     estimator = MIEstimator.for_classifier((28, 28, 1), 10, classifier=classifier)  # the same

@@ -17,8 +17,12 @@ class GlobalNetwork(keras.layers.Layer):
 
     Example:
     ```python
-    network = GlobalNetwork(units=2048)
-    features = network(logits)  # [batch, 2048]
+    import numpy as np
+    from mi_keras.mi import GlobalNetwork
+
+    logits = np.random.default_rng(0).normal(size=(4, 10)).astype("float32")
+    network = GlobalNetwork(units=64)  # the paper: 2048
+    features = network(logits)  # [batch, 64]
     ```
 
     Args:

@@ -15,6 +15,9 @@ class IdentityUniform(keras.initializers.Initializer):
 
     Example:
     ```python
+    import keras
+    from mi_keras.mi.initializers import IdentityUniform
+
     layer = keras.layers.Dense(2048, use_bias=False, kernel_initializer=IdentityUniform())
     ```
     """

@@ -19,8 +19,12 @@ class LocalEncoder(keras.layers.Layer):
 
     Example:
     ```python
-    encoder = LocalEncoder(units=2048)
-    features = encoder(images)  # [batch, positions, 2048]
+    import numpy as np
+    from mi_keras.mi import LocalEncoder
+
+    images = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
+    encoder = LocalEncoder(units=64)  # the paper: 2048
+    features = encoder(images)  # [batch, positions, 64]
     ```
 
     Args:

@@ -27,7 +27,13 @@ class MIEstimator(keras.layers.Layer):
 
     Example:
     ```python
-    estimator = MIEstimator.for_classifier(input_shape=(32, 32, 3), num_classes=10)
+    import numpy as np
+    from mi_keras.mi import MIEstimator
+    from mi_keras.models import build_classifier
+
+    images = np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32)
+    classifier = build_classifier("small_cnn", (32, 32, 3), 10)
+    estimator = MIEstimator.for_classifier(input_shape=(32, 32, 3), num_classes=10, units=64)
     mi = estimator(images, classifier(images))  # [batch] float32
     ```
 

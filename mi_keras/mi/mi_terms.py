@@ -115,6 +115,17 @@ def mi_terms(
 
     Example:
     ```python
+    import numpy as np
+    from mi_keras.attacks import PGD
+    from mi_keras.mi import MIEstimator
+    from mi_keras.mi.mi_terms import mi_terms, pattern_features
+    from mi_keras.models import build_classifier
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((4, 8, 8, 1), dtype=np.float32), np.arange(4)
+    classifier = build_classifier("small_cnn", (8, 8, 1), 10, padding="same")
+    natural, adversarial = (MIEstimator.for_classifier((8, 8, 1), 10, units=16) for _ in range(2))
+    x_adv = PGD(0.1, steps=2)(classifier, x, y)
     features = pattern_features(natural, adversarial, x, x_adv, training=False)
     terms = mi_terms(natural, adversarial, *features, classifier(x), classifier(x_adv))
     terms.natural_mi_adversarial  # I_N(x; h(x_adv)), [batch]

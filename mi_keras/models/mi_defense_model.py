@@ -53,11 +53,22 @@ class MIDefenseModel(AdversarialModel):
 
     Example:
     ```python
-    natural = MIEstimator.for_classifier((32, 32, 3), 10)   # trained by MIEstimatorTrainer
-    adversarial = MIEstimator.for_classifier((32, 32, 3), 10)
+    import keras
+    from mi_keras.attacks import PGD
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    train_ds, info = load_dataset("digits", "train", batch_size=32, take=64)  # tiny: a smoke run
+    val_ds, _ = load_dataset("digits", "validation", batch_size=32, take=32)
+    classifier = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    from mi_keras.mi import MIEstimator
+    from mi_keras.models import MIDefenseModel
+
+    natural = MIEstimator.for_classifier(info.image_shape, 10, units=64)  # trained by MIEstimatorTrainer
+    adversarial = MIEstimator.for_classifier(info.image_shape, 10, units=64)
     model = MIDefenseModel(classifier, natural, adversarial, attack=PGD(eps=8 / 255))
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=2e-3))
-    model.fit(train_ds, validation_data=val_ds, epochs=100)
+    model.fit(train_ds, validation_data=val_ds, epochs=1)  # the paper: 100 epochs of CIFAR-10
     ```
 
     Args:

@@ -58,14 +58,26 @@ class MIEstimatorTrainer(StepGuard, keras.Model):
 
     Example:
     ```python
+    import keras
+    from mi_keras.attacks import PGD
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    train_ds, info = load_dataset("digits", "train", batch_size=32, take=64)  # tiny: a smoke run
+    val_ds, _ = load_dataset("digits", "validation", batch_size=32, take=32)
+    classifier = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    from mi_keras.mi import MIEstimator
+    from mi_keras.models import MIEstimatorTrainer
+
+    at_classifier = classifier  # in practice trained by AdversarialModel first
     trainer = MIEstimatorTrainer(
         at_classifier,
-        MIEstimator.for_classifier((32, 32, 3), 10),
-        MIEstimator.for_classifier((32, 32, 3), 10),
+        MIEstimator.for_classifier(info.image_shape, 10, units=64),
+        MIEstimator.for_classifier(info.image_shape, 10, units=64),
         attack=PGD(eps=8 / 255, steps=10),
     )
     trainer.compile(optimizer=keras.optimizers.Adam(1e-2))
-    trainer.fit(train_ds, epochs=25)
+    trainer.fit(train_ds, epochs=1)  # the paper: 25 epochs
     ```
 
     Args:

@@ -41,10 +41,21 @@ class WMIMModel(AdversarialModel):
 
     Example:
     ```python
-    estimator = MIEstimator.for_classifier((32, 32, 3), 10)
+    import keras
+    from mi_keras.attacks import PGD
+    from mi_keras.data import load_dataset
+    from mi_keras.models import build_classifier
+
+    train_ds, info = load_dataset("digits", "train", batch_size=32, take=64)  # tiny: a smoke run
+    val_ds, _ = load_dataset("digits", "validation", batch_size=32, take=32)
+    classifier = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    from mi_keras.mi import MIEstimator
+    from mi_keras.models import WMIMModel
+
+    estimator = MIEstimator.for_classifier(info.image_shape, 10, units=64)
     model = WMIMModel(classifier, estimator, attack=PGD(eps=8 / 255, steps=10), alpha=1.0)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
-    model.fit(train_ds, validation_data=val_ds, epochs=100)
+    model.fit(train_ds, validation_data=val_ds, epochs=1)
     ```
 
     Args:

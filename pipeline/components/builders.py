@@ -13,7 +13,7 @@ from mi_keras.distribution import is_chief, multi_worker_strategy
 from mi_keras.enums import ParsableEnum
 from mi_keras.models import MIDefenseModel, WMIMModel
 from pipeline.components.artifacts import EstimatorFiles
-from pipeline.orchestration.config import (
+from pipeline.settings import (
     AttackConfig,
     DefenseMethod,
     EstimatorConfig,

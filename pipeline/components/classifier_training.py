@@ -17,8 +17,8 @@ from pipeline.components.artifacts import ClassifierFiles
 from pipeline.components.builders import classifier_optimizer
 from pipeline.components.resumable_fit import FitResult, ResumableFit
 from pipeline.components.stage_data import StageData
-from pipeline.orchestration.config import TrainingConfig
 from pipeline.orchestration.stage import StageContext
+from pipeline.settings import TrainingConfig
 
 
 @dataclasses.dataclass

@@ -9,7 +9,7 @@ from typing import Any
 
 from mi_keras.enums import BaseLoss
 from mi_keras.evaluation import AttackSpec, RobustnessReport
-from pipeline.orchestration.config import DefenseMethod, MIATConfig
+from pipeline.settings import DefenseMethod, MIATConfig
 
 BASELINE_LABEL = "Standard AT"  # the row of the standard-AT (pretrain) classifier
 # The config fields that name the trained row; the stages that print it declare them.

@@ -9,7 +9,7 @@ from mi_keras.models.architectures import build_classifier
 from pipeline.components.artifacts import EstimatorFiles
 from pipeline.components.builders import classifier_optimizer, mi_defense_model
 from pipeline.components.callbacks import SelectionScore
-from pipeline.orchestration.config import PipelineConfig
+from pipeline.settings import PipelineConfig
 
 
 class MIATHyperModel(kt.HyperModel):

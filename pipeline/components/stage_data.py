@@ -12,7 +12,7 @@ import tensorflow as tf
 from mi_keras.data import DatasetSplit, load_dataset
 from mi_keras.mi.bounds import batch_bounds
 from pipeline.orchestration.artifact import Artifact
-from pipeline.orchestration.config import DataConfig
+from pipeline.settings import DataConfig
 
 DESCRIPTION_FILE = "dataset.json"
 

@@ -24,7 +24,7 @@ import dataclasses
 
 from mi_keras.models.architectures import Architecture
 from pipeline.configs.cifar10_paper import CONFIG as _PAPER
-from pipeline.orchestration.config import AttackConfig, ExportConfig
+from pipeline.settings import AttackConfig, ExportConfig
 
 CONFIG = dataclasses.replace(
     _PAPER,

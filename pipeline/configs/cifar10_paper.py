@@ -23,7 +23,7 @@ Expected result (the paper's Table 1, ResNet-18, L-inf 8/255; NOT measured here:
 from mi_keras.data import AugmentPolicy
 from mi_keras.evaluation import AttackSpec
 from mi_keras.models.architectures import Architecture
-from pipeline.orchestration.config import (
+from pipeline.settings import (
     AttackConfig,
     DataConfig,
     EstimatorConfig,

@@ -42,7 +42,7 @@ import dataclasses
 
 from mi_keras.evaluation import AttackSpec
 from pipeline.configs.cifar10_paper import CONFIG as _LINF
-from pipeline.orchestration.config import AttackConfig, ExportConfig
+from pipeline.settings import AttackConfig, ExportConfig
 
 CONFIG = dataclasses.replace(
     _LINF,

@@ -18,7 +18,7 @@ or exceed its PGD accuracy.
 import dataclasses
 
 from pipeline.configs.mnist import CONFIG as _MNIST
-from pipeline.orchestration.config import ExportConfig
+from pipeline.settings import ExportConfig
 
 CONFIG = dataclasses.replace(
     _MNIST,

@@ -21,7 +21,7 @@ least as robust as standard AT.
 
 from mi_keras.evaluation import AttackSpec
 from mi_keras.models.architectures import Architecture
-from pipeline.orchestration.config import (
+from pipeline.settings import (
     AttackConfig,
     DataConfig,
     EstimatorConfig,

@@ -53,7 +53,7 @@ Why these settings (each measured here):
 
 from mi_keras.evaluation import AttackSpec
 from mi_keras.models.architectures import Architecture
-from pipeline.orchestration.config import (
+from pipeline.settings import (
     AttackConfig,
     DataConfig,
     EstimatorConfig,

@@ -26,7 +26,7 @@ import dataclasses
 
 from mi_keras.evaluation import AttackSpec
 from pipeline.configs.cifar10_paper import CONFIG as _CIFAR10
-from pipeline.orchestration.config import ExportConfig
+from pipeline.settings import ExportConfig
 
 CONFIG = dataclasses.replace(
     _CIFAR10,

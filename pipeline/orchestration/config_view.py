@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline.orchestration.config import PipelineConfig
-
-_TOP_LEVEL = frozenset(field.name for field in dataclasses.fields(PipelineConfig))
+if TYPE_CHECKING:  # the engine reads any dataclass of sections; this one is the pipeline's
+    from pipeline.settings import PipelineConfig
 
 
 class UndeclaredConfigError(RuntimeError):
@@ -41,10 +40,11 @@ class ConfigView:
     """
 
     def __init__(self, config: PipelineConfig, stage: str, keys: tuple[str, ...]):
+        top_level = {item.name for item in dataclasses.fields(config)}
         fields: dict[str, set[str] | None] = {}
         for key in keys:
             section, _, field = key.partition(".")
-            if section not in _TOP_LEVEL:
+            if section not in top_level:
                 raise ValueError(f"Stage {stage!r} declares unknown config key {key!r}.")
             if field and field not in {item.name for item in dataclasses.fields(getattr(config, section))}:
                 raise ValueError(f"Stage {stage!r} declares unknown config key {key!r}.")
@@ -59,9 +59,10 @@ class ConfigView:
         self._stage = stage
         self._keys = tuple(keys)
         self._fields = fields
+        self._top_level = top_level
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in _TOP_LEVEL:
+        if name.startswith("_") or name not in self._top_level:
             raise AttributeError(f"{type(self).__name__} has no attribute {name!r}.")
         if name not in self._fields:
             raise UndeclaredConfigError(

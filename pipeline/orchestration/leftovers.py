@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 
-from pipeline.orchestration.config import ConfigError
+from pipeline.orchestration.config_values import ConfigError
 from pipeline.orchestration.metadata_store import ExecutionState, MetadataStore
 from pipeline.orchestration.stage import Stage
 

@@ -10,6 +10,7 @@ import pathlib
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import keras
 import tensorflow as tf
@@ -20,10 +21,13 @@ from pipeline.orchestration.artifact import (
     fingerprint_path,
     fingerprint_values,
 )
-from pipeline.orchestration.config import ConfigError, PipelineConfig
+from pipeline.orchestration.config_values import ConfigError
 from pipeline.orchestration.leftovers import WORK_DIR, prepare_root, remove_dead_work_dirs
 from pipeline.orchestration.metadata_store import ExecutionState, MetadataStore
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+
+if TYPE_CHECKING:  # the engine runs any settings schema; this one is the pipeline's
+    from pipeline.settings import PipelineConfig
 
 METADATA_FILE = "metadata.sqlite"
 LOCK_FILE = ".lock"

@@ -5,34 +5,99 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib
 import inspect
 import pathlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
 import mi_keras
-from mi_keras.enums import ParsableEnum
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import PipelineConfig
 from pipeline.orchestration.config_view import ConfigView
 from pipeline.orchestration.metadata_store import MetadataStore
+
+if TYPE_CHECKING:  # the engine runs any settings schema; this one is the pipeline's
+    from pipeline.settings import PipelineConfig
 
 _PIPELINE_DIR = pathlib.Path(__file__).resolve().parents[1]
 
 
-class StageName(ParsableEnum):
-    """The pipeline's stages, in execution order."""
+# Every stage's name -> (its place in the execution order, its class); filled by `register_stage`.
+_REGISTRY: dict[str, tuple[int, type[Stage]]] = {}
+# The package whose modules register the pipeline's stages; imported on first use of the names.
+STAGES_PACKAGE = "pipeline.stages"
 
-    INGEST = "ingest"
-    PRETRAIN = "pretrain"  # standard adversarial training: the baseline and stage 1's target
-    ESTIMATORS = "estimators"  # MIAT stage 1
-    TUNE = "tune"  # KerasTuner search of alpha / lambda (off by default)
-    TRAIN = "train"  # MIAT stage 2
-    EVALUATE = "evaluate"
-    SURROGATE = "surrogate"  # the black-box surrogate, standard AT (off by default)
-    TRANSFER = "transfer"  # black-box transfer from the surrogate (off by default)
-    EXPORT = "export"
+
+class _RegisteredNames(type):
+    """``StageName.TRAIN`` and ``for name in StageName``: the registered names, in order."""
+
+    def __getattr__(cls, attribute: str) -> StageName:
+        if attribute.isupper():
+            for name in cls.registered():
+                if name.upper() == attribute:
+                    return name
+        raise AttributeError(f"No stage is registered as {attribute.lower()!r} (see register_stage).")
+
+    def __iter__(cls):
+        return iter(cls.registered())
+
+
+class StageName(str, metaclass=_RegisteredNames):
+    """A registered stage's name, a str: ``StageName.TRAIN == "train"``.
+
+    The names come from `register_stage` in each stage's module, not from a list here, so
+    adding a stage touches its own module only (CONTRIBUTING.md, "A new stage").
+    """
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+    @classmethod
+    def registered(cls) -> list[StageName]:
+        """Every registered name, in execution order."""
+        importlib.import_module(STAGES_PACKAGE)
+        return [cls(name) for name, _ in sorted(_REGISTRY.items(), key=lambda item: item[1][0])]
+
+    @classmethod
+    def parse(cls, value: str, argument: str | None = None) -> StageName:
+        names = cls.registered()
+        if isinstance(value, str) and value.lower() in names:
+            return cls(value.lower())
+        accepted = ", ".join(repr(name.value) for name in names)
+        raise ValueError(f"Unknown {argument or cls.__name__} {value!r}; expected one of {accepted}.")
+
+
+def register_stage(name: str, order: int):
+    """Class decorator declaring a stage: its name and its place in the execution order.
+
+    A stage's upstream stages must come earlier in the order (the runner visits stages in
+    it). Its config sections and upstream stages are its own methods (`Stage`).
+
+    Example:
+    ```python
+    @register_stage("ingest", order=10)
+    class Ingest(Stage):
+        def config_sections(self, config):
+            return ("data",)
+    ```
+    """
+
+    def register(stage_class: type[Stage]) -> type[Stage]:
+        taken = {place: other for other, (place, _) in _REGISTRY.items() if other != name}
+        if order in taken:
+            raise ValueError(f"Stage {name!r}: order {order} is already stage {taken[order]!r}'s; pick a free one.")
+        stage_class.name = StageName(name)
+        _REGISTRY[name] = (order, stage_class)
+        return stage_class
+
+    return register
+
+
+def all_stages() -> list[Stage]:
+    """One instance of every registered stage, in execution order (the runner's DAG order)."""
+    return [_REGISTRY[name][1]() for name in StageName.registered()]
 
 
 Inputs = dict[StageName, dict[str, Artifact]]
@@ -77,9 +142,9 @@ class StageContext:
 class Stage:
     """Base class of a pipeline stage.
 
-    Subclasses set `name`, declare their upstream stages and the config sections their
-    result depends on (the cache key covers exactly those, and `run` may read only those),
-    and implement `run`.
+    Subclasses are declared with `register_stage` (which sets `name`), declare their upstream
+    stages and the config sections their result depends on (the cache key covers exactly
+    those, and `run` may read only those), and implement `run`.
     """
 
     name: StageName

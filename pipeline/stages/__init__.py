@@ -1,17 +1,14 @@
-"""The pipeline's stages, in execution order."""
+"""The pipeline's stages: each module registers one (`register_stage`: its name and order).
 
-from pipeline.orchestration.stage import Stage
-from pipeline.stages.estimators import Estimators
-from pipeline.stages.evaluate import Evaluate
-from pipeline.stages.export import Export
-from pipeline.stages.ingest import Ingest
-from pipeline.stages.pretrain import Pretrain
-from pipeline.stages.surrogate import Surrogate
-from pipeline.stages.train import Train
-from pipeline.stages.transfer import Transfer
-from pipeline.stages.tune import Tune
+Importing the package imports every module in it, so a new stage is one new module here.
+"""
 
+import importlib
+import pkgutil
 
-def all_stages() -> list[Stage]:
-    """One instance of every stage, in execution order (the runner's DAG order)."""
-    return [Ingest(), Pretrain(), Estimators(), Tune(), Train(), Evaluate(), Surrogate(), Transfer(), Export()]
+from pipeline.orchestration.stage import all_stages
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["all_stages"]

@@ -11,10 +11,11 @@ from pipeline.components.builders import estimator_optimizer, training_attack
 from pipeline.components.resumable_fit import ResumableFit
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import PipelineConfig
-from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName, register_stage
+from pipeline.settings import PipelineConfig
 
 
+@register_stage("estimators", order=30)
 class Estimators(Stage):
     """Trains ``phi_n`` and ``phi_a`` against the standard-AT classifier, frozen.
 
@@ -27,8 +28,6 @@ class Estimators(Stage):
     Output ``estimators``: `EstimatorFiles` (the two Keras layers, loadable with
     ``keras.saving.load_model``, and ``history.json``).
     """
-
-    name = StageName.ESTIMATORS
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         return (StageName.INGEST, StageName.PRETRAIN)

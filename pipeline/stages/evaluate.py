@@ -18,13 +18,14 @@ from pipeline.components.evaluation_summaries import (
 )
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import PipelineConfig
-from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName, register_stage
+from pipeline.settings import PipelineConfig
 
 BLESSING_FILE = "blessing.json"
 HEALTH_FILE = "training_health.json"  # the training's MIHealthMonitor verdict, beside each model's report
 
 
+@register_stage("evaluate", order=60)
 class Evaluate(Stage):
     """Like TFX's Evaluator: measures both models and blesses MIAT when it passes thresholds.
 
@@ -43,8 +44,6 @@ class Evaluate(Stage):
     ``training_health.json``, the verdict of the `MIHealthMonitor` that watched its training;
     the export stage's metadata carries it with the rest of the training summary.
     """
-
-    name = StageName.EVALUATE
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         return (StageName.INGEST, StageName.PRETRAIN, StageName.ESTIMATORS, StageName.TRAIN)

@@ -14,14 +14,15 @@ from pipeline.components.artifacts import ClassifierFiles
 from pipeline.components.comparison_table import ComparisonTable
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import PipelineConfig
 from pipeline.orchestration.config_view import ConfigView
 from pipeline.orchestration.metadata_store import process_alive
-from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName, register_stage
+from pipeline.settings import PipelineConfig
 
 PUSH_FILE = "push.json"
 
 
+@register_stage("export", order=90)
 class Export(Stage):
     """Like TFX's Pusher: writes ``<export.base_dir>/<export.name>/<next integer version>/``.
 
@@ -34,8 +35,6 @@ class Export(Stage):
     Outputs: ``push_record`` (``push.json``: pushed or not, the version path, the reasons)
     and, with a push, ``pushed_model``: the version folder itself.
     """
-
-    name = StageName.EXPORT
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         return (StageName.INGEST, StageName.TRAIN, StageName.EVALUATE)

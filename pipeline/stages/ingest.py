@@ -10,10 +10,11 @@ from mi_keras.data import DatasetSource, DatasetSpec, DatasetSplit, load_dataset
 from mi_keras.data.split_hash import SplitHash
 from pipeline.components.stage_data import DESCRIPTION_FILE, loader_arguments
 from pipeline.orchestration.artifact import Artifact, ArtifactType, fingerprint_values
-from pipeline.orchestration.config import PipelineConfig
-from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.orchestration.stage import Inputs, Stage, StageContext, register_stage
+from pipeline.settings import PipelineConfig
 
 
+@register_stage("ingest", order=10)
 class Ingest(Stage):
     """Like TFX's ExampleGen + StatisticsGen: the data every later stage reads, checked once.
 
@@ -23,8 +24,6 @@ class Ingest(Stage):
     class counts, and a SHA-256 of each split's content: a change in the data changes the
     fingerprint and so re-runs everything downstream.
     """
-
-    name = StageName.INGEST
 
     def config_sections(self, config: PipelineConfig) -> tuple[str, ...]:
         return ("data",)

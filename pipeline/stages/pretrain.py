@@ -7,10 +7,11 @@ from pipeline.components.builders import training_attack
 from pipeline.components.classifier_training import ClassifierTraining, training_metrics
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import PipelineConfig
-from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName, register_stage
+from pipeline.settings import PipelineConfig
 
 
+@register_stage("pretrain", order=20)
 class Pretrain(Stage):
     """Standard AT (Madry et al., 2018; TRADES or MART with ``pretrain.base_loss``).
 
@@ -20,8 +21,6 @@ class Pretrain(Stage):
     Output ``model``: ``best.keras`` (best epoch by validation (clean + PGD) / 2),
     ``last.keras``, ``history.json`` and ``training.json``.
     """
-
-    name = StageName.PRETRAIN
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         return (StageName.INGEST,)

@@ -9,12 +9,13 @@ from pipeline.components.builders import training_attack
 from pipeline.components.classifier_training import ClassifierTraining, training_metrics
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import ModelConfig, PipelineConfig
-from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName, register_stage
+from pipeline.settings import ModelConfig, PipelineConfig
 
 SEED_OFFSET = 1  # the surrogate's seed is the config's + 1 (see `Surrogate`)
 
 
+@register_stage("surrogate", order=70)
 class Surrogate(Stage):
     """Standard AT of ``transfer.architecture`` (the paper: VGG-19, Tables 2, 5 and 6).
 
@@ -25,8 +26,6 @@ class Surrogate(Stage):
     ``transfer`` stage (``transfer.enabled=true`` or ``--stages transfer``).
     Output ``model``: as `Pretrain`'s (``best.keras``, ``last.keras``, ``history.json``...).
     """
-
-    name = StageName.SURROGATE
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         return (StageName.INGEST,)

@@ -11,10 +11,11 @@ from pipeline.components.builders import mi_defense_model
 from pipeline.components.classifier_training import ClassifierTraining, training_metrics
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import PipelineConfig
-from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName, register_stage
+from pipeline.settings import PipelineConfig
 
 
+@register_stage("train", order=50)
 class Train(Stage):
     """MIAT / NAMID (Zhou et al., ICML 2022): ``L_base + alpha * L_mi`` with frozen estimators.
 
@@ -25,8 +26,6 @@ class Train(Stage):
     validation clean and PGD accuracy and the learning rate. Output ``model``: as
     `Pretrain`'s (``best.keras`` by validation (clean + PGD) / 2, ``last.keras``...).
     """
-
-    name = StageName.TRAIN
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         tuned = (StageName.TUNE,) if config.train.use_tuned else ()

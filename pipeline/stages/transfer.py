@@ -10,12 +10,13 @@ from pipeline.components.artifacts import ClassifierFiles
 from pipeline.components.comparison_table import BASELINE_LABEL, TRAINED_LABEL_SECTIONS, trained_label
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import PipelineConfig
-from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName, register_stage
+from pipeline.settings import PipelineConfig
 
 TABLE_FILE = "transfer.json"
 
 
+@register_stage("transfer", order=80)
 class Transfer(Stage):
     """The paper's black-box tables (Tables 2, 5 and 6): transfer from a surrogate.
 
@@ -26,8 +27,6 @@ class Transfer(Stage):
     Output ``transfer``: ``transfer.json`` (see
     `mi_keras.evaluation.transfer.transfer_table`) and ``transfer.md``, the table.
     """
-
-    name = StageName.TRANSFER
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         return (StageName.INGEST, StageName.SURROGATE, StageName.PRETRAIN, StageName.TRAIN)

@@ -17,13 +17,14 @@ from pipeline.components.callbacks.selection_score import SCORE_KEY
 from pipeline.components.miat_hypermodel import MIATHyperModel
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
-from pipeline.orchestration.config import ConfigError, PipelineConfig, TuneObjective, TunerAlgorithm
 from pipeline.orchestration.config_view import ConfigView
-from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName
+from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName, register_stage
+from pipeline.settings import ConfigError, PipelineConfig, TuneObjective, TunerAlgorithm
 
 _OBJECTIVES = {TuneObjective.ADVERSARIAL: "val_adversarial_accuracy", TuneObjective.MEAN: SCORE_KEY}
 
 
+@register_stage("tune", order=40)
 class Tune(Stage):
     """Searches MIAT's loss weights with KerasTuner on the validation split.
 
@@ -42,8 +43,6 @@ class Tune(Stage):
     worker (`run_tuner_worker`): it reads the upstream artifacts and runs trials, writing only
     into the shared trial folder. See docs/distributed.md.
     """
-
-    name = StageName.TUNE
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         return (StageName.INGEST, StageName.ESTIMATORS)

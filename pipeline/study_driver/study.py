@@ -6,9 +6,9 @@ import dataclasses
 import pathlib
 
 from mi_keras.enums import ParsableEnum
-from pipeline.orchestration.config import ConfigError, load_defined_object
 from pipeline.orchestration.stage import StageName
 from pipeline.recipes import Recipe
+from pipeline.settings import ConfigError, load_defined_object
 
 STUDIES_DIR = pathlib.Path(__file__).resolve().parents[1] / "studies"
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]

@@ -18,10 +18,10 @@ from mi_keras.enums import ParsableEnum
 from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles
 from pipeline.components.callbacks import TrainingDivergedError
 from pipeline.components.stage_data import StageData
-from pipeline.orchestration.config import ConfigError, PipelineConfig, load_config, validate, with_overrides
 from pipeline.orchestration.runner import PipelineRunner
 from pipeline.orchestration.stage import StageName
 from pipeline.recipes import recipe_overrides
+from pipeline.settings import ConfigError, PipelineConfig, load_config, validate, with_overrides
 from pipeline.stages import all_stages
 from pipeline.study_driver.study import REPO_ROOT, Method, Study, StudyDataset
 from pipeline.study_driver.unit_evaluation import UnitEvaluator

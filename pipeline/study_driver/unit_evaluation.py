@@ -15,7 +15,7 @@ from mi_keras.evaluation import AttackSpec, DataSlice, evaluate_robustness
 from mi_keras.evaluation.gradient_masking import GradientMaskingChecker
 from mi_keras.evaluation.mi_probe import MIProbe
 from pipeline.components.artifacts import EstimatorFiles
-from pipeline.orchestration.config import PipelineConfig
+from pipeline.settings import PipelineConfig
 from pipeline.study_driver.study import StudyEvaluation
 
 # Streams of the subset draws, so each subset is fixed by (subset_seed, stream) alone.

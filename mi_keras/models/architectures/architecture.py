@@ -56,6 +56,8 @@ def build_classifier(
 
     Example:
     ```python
+    from mi_keras.models import build_classifier
+
     model = build_classifier("resnet18", input_shape=(32, 32, 3), num_classes=10)
     digits = build_classifier("small_cnn", (8, 8, 1), 10, padding="same")
     ```

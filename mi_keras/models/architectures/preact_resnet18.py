@@ -41,6 +41,10 @@ def preact_resnet18(
 
     Example:
     ```python
+    import numpy as np
+    from mi_keras.models.architectures import preact_resnet18
+
+    images = np.zeros((2, 32, 32, 3), "float32")
     model = preact_resnet18(input_shape=(32, 32, 3), num_classes=10)
     logits = model(images)  # [batch, 10]
     ```

@@ -37,6 +37,10 @@ def resnet18(input_shape: Sequence[int], num_classes: int, *, name: str = "resne
 
     Example:
     ```python
+    import numpy as np
+    from mi_keras.models.architectures import resnet18
+
+    images = np.zeros((2, 32, 32, 3), "float32")
     model = resnet18(input_shape=(32, 32, 3), num_classes=10)
     logits = model(images)  # [batch, 10]
     ```

@@ -49,6 +49,8 @@ def small_cnn(
 
     Example:
     ```python
+    from mi_keras.models.architectures import small_cnn
+
     mnist_model = small_cnn(input_shape=(28, 28, 1), num_classes=10)
     digits_model = small_cnn(input_shape=(8, 8, 1), num_classes=10, padding="same")
     ```

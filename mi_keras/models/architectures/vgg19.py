@@ -38,6 +38,10 @@ def vgg19(input_shape: Sequence[int], num_classes: int, *, name: str = "vgg19") 
 
     Example:
     ```python
+    import numpy as np
+    from mi_keras.models.architectures import vgg19
+
+    images = np.zeros((2, 32, 32, 3), "float32")
     model = vgg19(input_shape=(32, 32, 3), num_classes=10)
     logits = model(images)  # [batch, 10]
     ```

@@ -47,7 +47,11 @@ def wide_resnet(
 
     Example:
     ```python
-    model = wide_resnet(input_shape=(32, 32, 3), num_classes=10, depth=34, widen_factor=10)
+    import numpy as np
+    from mi_keras.models.architectures import wide_resnet
+
+    images = np.zeros((2, 32, 32, 3), "float32")
+    model = wide_resnet(input_shape=(32, 32, 3), num_classes=10, depth=10, widen_factor=1)  # paper: 34, 10
     logits = model(images)  # [batch, 10]
     ```
 

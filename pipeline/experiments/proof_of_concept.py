@@ -7,7 +7,7 @@ natural samples against the frozen classifier, and measures ``I(x; h(x))``,
 Paper setting (1,000 CIFAR-10 test images, a natural ResNet-18, PGD-10, PGD-40, FWA-10,
 FWA-40 and AutoAttack at 8/255):
 ```
-python -m mi_keras.evaluation.proof_of_concept \\
+python -m pipeline.experiments.proof_of_concept \\
     --dataset 'npz:../shared/data/cifar10/cifar10_{split}.npz' --architecture resnet18 \\
     --epochs 30 --estimator-epochs 10 --n-examples 1000 --eps 0.0313725 \\
     --attacks pgd10,pgd40,fwa10,fwa40,autoattack --out reports/proof_of_concept
@@ -78,7 +78,7 @@ def train_standard_estimator(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m mi_keras.evaluation.proof_of_concept",
+        prog="python -m pipeline.experiments.proof_of_concept",
         description="The paper's proof of concept (Fig. 2): standard MI under attacks.",
     )
     parser.add_argument("--dataset", required=True, help="a mi_keras.data.load_dataset spec")

@@ -39,7 +39,7 @@ from mi_keras.evaluation.attack_spec import AttackSpec
 from mi_keras.models.architectures import Architecture
 from pipeline.orchestration.config_values import ConfigError, coerce
 
-CONFIGS_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
+CONFIGS_DIR = pathlib.Path(__file__).resolve().parent / "configs"
 
 
 class Optimizer(ParsableEnum):
