@@ -22,8 +22,20 @@ class EstimatorRefit(keras.callbacks.Callback):
 
     Example:
     ```python
-    refit = EstimatorRefit(train_ds, every=2, epochs=1)
-    model.fit(train_ds, epochs=10, callbacks=[refit])  # model: a MIDefenseModel
+    import keras
+    from mi_keras.attacks import PGD
+    from mi_keras.callbacks import EstimatorRefit
+    from mi_keras.data import load_dataset
+    from mi_keras.mi import MIEstimator
+    from mi_keras.models import MIDefenseModel, build_classifier
+
+    train_ds, info = load_dataset("digits", "train", batch_size=32, take=64, seed=0)
+    refit_ds, _ = load_dataset("digits", "train", batch_size=32, take=64, seed=1)  # its own copy
+    classifier = build_classifier("small_cnn", info.image_shape, info.num_classes, padding="same")
+    natural, adversarial = (MIEstimator.for_classifier(info.image_shape, 10, units=16) for _ in range(2))
+    model = MIDefenseModel(classifier, natural, adversarial, attack=PGD(eps=0.2, steps=2), lam=0.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    model.fit(train_ds, epochs=2, callbacks=[EstimatorRefit(refit_ds, every=2, epochs=1)])  # e.g. every 3 of 100
     ```
 
     Args:
