@@ -111,7 +111,7 @@ def test_smoke_study_runs_the_cifar10_recipes_from_the_npz_files_and_resumes(sha
             assert record["test"]["autoattack"]["n"] == 10
     # The standard-AT model and the estimators of a dataset-seed are trained once.
     miat = json.loads(plan_units(study)[1].result_path(tmp_path / "results", study).read_text())
-    assert miat["method"] == "miat" and miat["stages"]["pretrain"] == "cached"
+    assert miat["method"] == "miat_lambda01" and miat["stages"]["pretrain"] == "cached"
     capsys.readouterr()
     # Every unit is done: a second run trains nothing and rewrites no JSON.
     first = {path: path.stat().st_mtime_ns for path in (tmp_path / "results").rglob("*.json")}
