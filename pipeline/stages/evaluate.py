@@ -13,6 +13,7 @@ from mi_keras.evaluation.mi_probe import MIProbe
 from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles
 from pipeline.components.comparison_table import BASELINE_LABEL, TRAINED_LABEL_SECTIONS, ComparisonTable, trained_label
 from pipeline.components.evaluation_summaries import (
+    write_accuracy_table,
     write_mi_histograms,
     write_robustness,
 )
@@ -41,6 +42,9 @@ class Evaluate(Stage):
     """
 
     name = StageName.EVALUATE
+
+    def tensorboard_run(self, config: PipelineConfig) -> str:
+        return "evaluation"
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         return (StageName.INGEST, StageName.PRETRAIN, StageName.ESTIMATORS, StageName.TRAIN)
@@ -83,6 +87,7 @@ class Evaluate(Stage):
                 self._probe(context, inputs, path, test, output / key, context.tensorboard_dir / key)
         table.save(output)
         print(table.to_markdown())
+        write_accuracy_table(context.tensorboard_dir, table.to_markdown(), f"{data.info['name']} test split")
         blessed, reasons = _bless(table.row(trained), config, data.description["class_counts"]["test"])
         (output / BLESSING_FILE).write_text(json.dumps({"blessed": blessed, "reasons": reasons}, indent=2))
         metrics = {f"{row.label}/clean": row.clean_accuracy for row in table.rows}

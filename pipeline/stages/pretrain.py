@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mi_keras.enums import BaseLoss
 from mi_keras.models import AdversarialModel
 from pipeline.components.builders import training_attack
 from pipeline.components.classifier_training import ClassifierTraining
@@ -22,6 +23,9 @@ class Pretrain(Stage):
     """
 
     name = StageName.PRETRAIN
+
+    def tensorboard_run(self, config: PipelineConfig) -> str:
+        return "standard_at" if config.pretrain.base_loss == BaseLoss.CE else config.pretrain.base_loss.value
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         return (StageName.INGEST,)

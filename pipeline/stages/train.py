@@ -8,6 +8,7 @@ from mi_keras.models import MIDefenseModel
 from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles, TuningResult
 from pipeline.components.builders import mi_defense_model
 from pipeline.components.classifier_training import ClassifierTraining
+from pipeline.components.comparison_table import trained_label
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
 from pipeline.orchestration.config import PipelineConfig
@@ -26,6 +27,9 @@ class Train(Stage):
     """
 
     name = StageName.TRAIN
+
+    def tensorboard_run(self, config: PipelineConfig) -> str:
+        return trained_label(config.train).lower()  # miat, namid_t, namid_m or wmim
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         tuned = (StageName.TUNE,) if config.train.use_tuned else ()
