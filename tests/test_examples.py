@@ -53,6 +53,7 @@ def test_every_example_is_run_by_a_test():
     assert not untested, f"examples without a test: {sorted(untested)}"
 
 
+@pytest.mark.slow
 def test_evaluate_example_writes_both_reports_and_leaves_the_model_alone(tiny_export, tmp_path):
     _, model = tiny_export
     before = sorted(str(path.relative_to(model)) for path in model.rglob("*"))
