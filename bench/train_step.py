@@ -25,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from record import write_result  # noqa: E402  (bench/record.py; bench/ is on sys.path when run as a script)
 
 from mi_keras.attacks import PGD  # noqa: E402
 from mi_keras.mi import MIEstimator  # noqa: E402
@@ -77,7 +78,7 @@ def run_case(name, case, repeats, units=2048):
         f"MIAT recompute_clean / MIAT {best['MIAT recompute_clean'] / best['MIAT']:.2f}; "
         f"process peak RSS {peak_mib:.0f} MiB"
     )
-    return best["MIAT"] / best["plain AT"]
+    return {"ratio": best["MIAT"] / best["plain AT"], "plain": best["plain AT"], "miat": best["MIAT"]}
 
 
 def main():
@@ -90,9 +91,16 @@ def main():
         args.repeats = 1
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    ratios = {name: run_case(name, CASES[name], args.repeats) for name in args.cases}
-    for name, ratio in ratios.items():
-        print(f"{name} ratio {ratio:.2f}")
+    results = {name: run_case(name, CASES[name], args.repeats) for name in args.cases}
+    for name, result in results.items():
+        print(f"{name} ratio {result['ratio']:.2f}")
+    if not args.quick:  # docs/benchmarks.md is rendered from this file by bench/report.py
+        rows = [
+            [name, "this machine", result["plain"], result["miat"], result["ratio"]] for name, result in results.items()
+        ]
+        command = f"python bench/train_step.py --repeats {args.repeats}"
+        columns = ["case", "machine", "plain AT s/step", "MIAT s/step", "MIAT / AT"]
+        print(write_result("train_step", "Step time: plain PGD-10 AT vs MIAT", command, columns, rows))
 
 
 if __name__ == "__main__":

@@ -9,11 +9,13 @@ Layout: ``<base>/<name>/<integer version>/`` with ``saved_model.pb``, ``variable
 * ``serving_encoded``: ``image_bytes`` string ``[batch]`` (PNG or JPEG, as TF Serving's REST
   API sends base64 ``{"b64": ...}``); images are resized to ``H x W``.
 
-A malformed request (another rank, height, width or channel count, or float values outside
-[0, 1]) fails with an ``InvalidArgument`` error naming what was expected and what came,
-checked inside the graph before the classifier runs: TensorFlow does not check a signature's
-input shape, and a wrong rank would otherwise reach a convolution kernel that aborts the
-whole process (and a TF Serving server with it).
+Each input is declared with its shape (``[None, H, W, C]``, ``[None]`` for bytes), as TF
+Serving's ``/metadata`` reports it to clients. A malformed request (another rank, height,
+width or channel count, or float values outside [0, 1]) fails with an ``InvalidArgument``
+error naming what was expected and what came, checked inside the graph before the classifier
+runs: TensorFlow does not enforce a signature's declared shape when it runs the graph, and a
+wrong rank would otherwise reach a convolution kernel that aborts the whole process (and a TF
+Serving server with it).
 """
 
 from __future__ import annotations
@@ -122,12 +124,14 @@ def export_classifier(
         images = tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec(input_shape, tf.float32))
         return predict(images)
 
-    # Inputs are declared without a shape: a declared shape is not enforced when a signature
-    # runs (a rank-3 batch reached the convolution and aborted), and declared unknown, no
-    # graph rewrite can take the shape check for statically satisfied and drop it.
-    archive.add_endpoint("serving_default", predict_float, [tf.TensorSpec(None, tf.float32, name="images")])
-    archive.add_endpoint("serving_uint8", predict_uint8, [tf.TensorSpec(None, tf.uint8, name="images")])
-    archive.add_endpoint("serving_encoded", predict_encoded, [tf.TensorSpec(None, tf.string, name="image_bytes")])
+    # Inputs are declared with their shape, as TF Serving's /metadata and clients expect. A
+    # declared shape is not enforced when the graph runs (a rank-3 batch used to reach the
+    # convolution and abort the process), so each function checks its input again inside the
+    # graph (`_checked_images`); tests/test_export_serving.py sends malformed requests to it.
+    image_spec = [None, height, width, channels]
+    archive.add_endpoint("serving_default", predict_float, [tf.TensorSpec(image_spec, tf.float32, name="images")])
+    archive.add_endpoint("serving_uint8", predict_uint8, [tf.TensorSpec(image_spec, tf.uint8, name="images")])
+    archive.add_endpoint("serving_encoded", predict_encoded, [tf.TensorSpec([None], tf.string, name="image_bytes")])
     full_metadata = {
         "input_shape": [height, width, channels],
         "num_classes": int(classifier.outputs[0].shape[-1]),

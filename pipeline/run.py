@@ -8,7 +8,7 @@ second run reuses them (nothing is retrained) unless the code, the config or an 
 Examples:
 ```
 python pipeline/run.py                                    # the quick-start
-python pipeline/run.py --config mnist --data-dir ../shared/data
+python pipeline/run.py --config mnist --data-dir DIR
 python pipeline/run.py --set train.epochs=5 --set attack.eps=0.2
 python pipeline/run.py --force train                      # retrain MIAT, re-evaluate, re-export
 python pipeline/run.py --stages tune --set train.use_tuned=true

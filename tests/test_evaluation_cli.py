@@ -94,3 +94,28 @@ def test_evaluation_split_merges_a_last_batch_of_one(tmp_path):
     assert min(len(labels) for _, labels in batches) >= 2
     np.testing.assert_array_equal(np.concatenate([labels for _, labels in batches]), y)
     np.testing.assert_array_equal(np.concatenate([images for images, _ in batches]), x)
+
+
+def test_the_report_goes_to_reports_by_default_and_never_into_the_version_folder(tmp_path, monkeypatch, capsys):
+    import keras
+
+    from mi_keras.export import export_classifier
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    classifier = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+    version = export_classifier(classifier, tmp_path / "saved_models" / "tiny" / "1")
+    before = sorted(str(path.relative_to(version)) for path in version.rglob("*"))
+    np.savez(tmp_path / "data.npz", x=np.random.default_rng(0).random((8, 8, 8, 1)), y=np.arange(8) % 10)
+    monkeypatch.chdir(tmp_path)
+    arguments = ["--model", "saved_models/tiny/1", "--npz", "data.npz", "--eps", "0.1", "--attacks", "fgsm"]
+    assert (
+        main([*arguments, "--batch-size", "8", "--masking-examples", "4", "--square-queries", "0", "--no-progress"])
+        == 0
+    )
+    assert sorted(str(path.relative_to(version)) for path in version.rglob("*")) == before
+    assert (tmp_path / "reports" / "tiny-1" / "report.json").is_file()
+    assert sorted(path.name for path in (tmp_path / "saved_models" / "tiny").iterdir()) == ["1"]
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "default: reports/<model>" in " ".join(capsys.readouterr().out.split())

@@ -142,7 +142,7 @@ def test_command_line_runs_end_to_end(tiny_model, tiny_data, tmp_path):
     assert payload["data"]["n_examples"] == 24 and payload["eps"] == [0.1, 0.2]
     assert payload["model"]["kind"] == "keras_file"
     assert (out / "report.md").is_file() and (out / "accuracy_vs_eps.png").stat().st_size > 1000
-    assert (tmp_path / "tiny.robustness.json").is_file()
+    assert not (tmp_path / "tiny.robustness.json").exists(), "nothing next to the model unless --next-to-model"
 
 
 def test_command_line_rejects_bad_arguments_with_a_usage_error(tiny_data, tmp_path, capsys):

@@ -153,3 +153,21 @@ def test_uint8_signature_takes_0_to_255_pixels_like_the_float_one_takes_0_to_1(e
     np.testing.assert_allclose(results["uint8"]["logits"], expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(results["float"]["logits"], results["uint8"]["logits"], rtol=1e-6, atol=1e-6)
     assert read_metadata(path)["input_shape"] == [8, 8, 1]
+
+
+def test_signatures_declare_their_input_shapes_as_tf_serving_metadata_reports_them(exported):
+    import tensorflow as tf
+
+    _, path = exported
+    loaded = tf.saved_model.load(str(path))
+    declared = {
+        name: {
+            key: (spec.shape.as_list(), spec.dtype.name) for key, spec in function.structured_input_signature[1].items()
+        }
+        for name, function in loaded.signatures.items()
+    }
+    assert declared == {
+        "serving_default": {"images": ([None, 8, 8, 1], "float32")},
+        "serving_uint8": {"images": ([None, 8, 8, 1], "uint8")},
+        "serving_encoded": {"image_bytes": ([None], "string")},
+    }

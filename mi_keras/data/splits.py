@@ -58,7 +58,7 @@ def random_subset(indices: np.ndarray, count: int, seed: int | Sequence[int]) ->
     """``count`` of ``indices`` drawn at random under ``seed``, in their original order.
 
     Random rather than the first ``count``: files grouped by class (the CIFAR-10 test
-    file in ../shared is) would otherwise give a subset of a single class.
+    file we used is) would otherwise give a subset of a single class.
     """
     if count >= len(indices):
         return indices

@@ -8,9 +8,10 @@ python -m mi_keras.evaluation --model model.keras --npz test.npz --eps 0.1 --eps
 # exactly the quick-start pipeline's test split (its data settings are the defaults):
 python -m mi_keras.evaluation --model saved_models/quickstart/1 --dataset digits --eps 0.2 --n-examples all
 ```
-Writes report.json, report.md and the PNG plots under ``--out``, the JSON also with the
-model (``<model>.robustness.json`` for a .keras file, ``<SavedModel>/assets/robustness.json``),
-and prints the Markdown report. The exit status is 0, 2 for a usage error (one line), or 3
+Writes report.json, report.md and the PNG plots under ``--out`` (by default
+``reports/<model>``: ``reports/quickstart-1`` for ``saved_models/quickstart/1``,
+``reports/model`` for ``model.keras``) and prints the Markdown report. It writes nothing
+next to or inside the model unless ``--next-to-model`` asks for it. The exit status is 0, 2 for a usage error (one line), or 3
 with ``--fail-on-masking`` when a gradient-masking check failed.
 """
 
@@ -48,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--restarts", type=int, default=1, help="random restarts of PGD-20/40 and CW-inf")
-    parser.add_argument("--out", help="directory for report.json, report.md and the plots")
+    parser.add_argument(
+        "--out",
+        help="directory for report.json, report.md and the plots (default: reports/<model>, e.g. "
+        "reports/quickstart-1 for saved_models/quickstart/1, reports/model for model.keras)",
+    )
     parser.add_argument("--output-key", help="SavedModel signature output holding the logits")
     parser.add_argument("--input-key", help="SavedModel signature input holding the images")
     parser.add_argument("--surrogate", help="model the 'transfer' attack crafts on")
@@ -56,10 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--masking-examples", type=int, default=200, help="examples used by the masking checks")
     parser.add_argument("--square-queries", type=int, default=1000, help="queries of the masking check's Square")
     parser.add_argument(
-        "--no-next-to-model",
+        "--next-to-model",
         action="store_true",
-        help="do not write the JSON with the model (<model>.robustness.json, <SavedModel>/assets/robustness.json)",
+        help="also write the JSON with the model (<model>.robustness.json, or <SavedModel>/assets/robustness.json: "
+        "inside the exported version folder); off by default",
     )
+    parser.add_argument("--no-next-to-model", action="store_true", help=argparse.SUPPRESS)  # the default now
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--fail-on-masking", action="store_true", help="exit with status 3 if a masking check fails")
     return parser
@@ -86,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         restarts=args.restarts,
         progress=not args.no_progress,
-        out_dir=args.out,
-        save_next_to_model=not args.no_next_to_model,
+        out_dir=args.out or default_out_dir(args.model),
+        save_next_to_model=args.next_to_model,
         masking_checker=GradientMaskingChecker(n_examples=args.masking_examples, square_queries=args.square_queries),
         surrogate=args.surrogate,
         transfer_attack=args.transfer_attack,
@@ -98,6 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.fail_on_masking and not report.masking_passed:
         return MASKING_FAILED_EXIT_CODE
     return 0
+
+
+def default_out_dir(model: str) -> str:
+    """``reports/<model>``: the SavedModel folder's name, joined to its parent's when the folder
+    is a TF Serving version number (``saved_models/quickstart/1`` -> ``reports/quickstart-1``),
+    or the ``.keras`` file's stem."""
+    path = os.path.normpath(model)
+    name = os.path.basename(path)
+    if name.endswith(".keras"):
+        name = name[: -len(".keras")]
+    elif name.isdigit():
+        name = f"{os.path.basename(os.path.dirname(path)) or 'model'}-{name}"
+    return os.path.join("reports", name)
 
 
 def _check_model_path(flag: str, path: str | None) -> None:

@@ -251,7 +251,7 @@ def evaluate_robustness(
     restarts: int = 1,
     progress: bool = True,
     out_dir: str | None = None,
-    save_next_to_model: bool = True,
+    save_next_to_model: bool = False,
     description: str | None = None,
     masking_checker: GradientMaskingChecker | None = None,
     **suite_kwargs,
@@ -291,7 +291,8 @@ def evaluate_robustness(
         restarts: PGD-family restarts.
         progress: show progress bars.
         out_dir: where to write report.json, report.md and the plots (nothing when None).
-        save_next_to_model: also write the JSON with the model when a path is given
+        save_next_to_model: also write the JSON with the model when a path is given (off by
+            default: an exported version folder is not rewritten unless asked)
             (`report_files.save_report_next_to_model`: ``<model>.robustness.json`` for a .keras
             file, ``<SavedModel>/assets/robustness.json``).
         description: what the data is.

@@ -1,4 +1,4 @@
-"""TensorBoard summaries of an evaluation: accuracy per attack, image grids, MI histograms."""
+"""TensorBoard summaries of an evaluation: the accuracy table, image grids, MI histograms."""
 
 from __future__ import annotations
 
@@ -14,16 +14,21 @@ from mi_keras.evaluation.mi_probe import GROUPS, MEASUREMENTS
 _MIN_DISPLAY_SIZE = 64
 
 
+def write_accuracy_table(log_dir: str | os.PathLike, markdown: str, description: str) -> None:
+    """The evaluation's comparison table (one row per model: clean and robust accuracies) as
+    one ``accuracy`` entry of TensorBoard's Text dashboard, which renders the Markdown table."""
+    with tf.summary.create_file_writer(str(log_dir)).as_default():
+        tf.summary.text("accuracy", markdown, step=0, description=description)
+
+
 def write_robustness(log_dir: str | os.PathLike, report: RobustnessReport) -> None:
-    """Scalars ``accuracy/clean`` and ``accuracy/<attack>``, and a clean-vs-adversarial grid.
+    """A grid of clean vs adversarial test images of one model (its accuracies go to the table
+    of `write_accuracy_table`, not to one-point line charts).
 
     The grid's first row holds clean test images, each following row the same images
     under one attack (at the largest evaluated eps).
     """
     with tf.summary.create_file_writer(str(log_dir)).as_default():
-        tf.summary.scalar("accuracy/clean", report.clean_accuracy, step=0)
-        for result in report.results:
-            tf.summary.scalar(f"accuracy/{result.name}@{result.eps:g}", result.robust_accuracy, step=0)
         if report.clean_examples is not None and report.adversarial_examples:
             rows = [report.clean_examples[0], *(images for images, _ in report.adversarial_examples.values())]
             largest = max(report.eps)

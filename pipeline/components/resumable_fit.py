@@ -83,7 +83,7 @@ class ResumableFit:
 
     Example:
     ```python
-    fit = ResumableFit("pipeline_root/train/.work/1a2b", tensorboard_dir="pipeline_root/tensorboard/train-3")
+    fit = ResumableFit("pipeline_root/train/.work/1a2b", tensorboard_dir="pipeline_root/tensorboard/miat")
     result = fit.fit(model, train, epochs=10, validation_data=validation, classifier=model.classifier)
     ```
 

@@ -16,7 +16,7 @@ trains with the same PGD-40 (the code's `train_standard.py` used PGD-10, step 0.
 
 Expected result: the official code reports no table for this setting; the paper's
 NAMID row (83.41 clean, 44.79 PGD-40, ResNet-18) is the reference point, and WRN-34-10
-usually adds a few points. NOT measured here: one WRN-34-10 PGD-40 epoch on this
+usually adds a few points. NOT measured: one WRN-34-10 PGD-40 epoch on a
 2-core CPU would take days; run it on a GPU.
 """
 

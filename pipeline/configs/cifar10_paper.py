@@ -13,8 +13,8 @@ the same settings. Estimators: 2048 units, the code's stage-1 "beta" run (25 epo
 selection: best (clean + PGD) / 2 on a validation split of 10% of the training set (the
 paper selected on the test set; the last epoch is evaluated too).
 
-Expected result (the paper's Table 1, ResNet-18, L-inf 8/255; NOT measured here: on this
-2-core CPU one ResNet-18 PGD-10 epoch takes ~98 min, so the run needs a GPU):
+Expected result (the paper's Table 1, ResNet-18, L-inf 8/255; NOT measured: on a
+2-core CPU one ResNet-18 PGD-10 epoch takes ~98 min, docs/benchmarks.md; the run needs a GPU):
     | model       | clean | PGD-40 | AutoAttack |
     | Standard AT | 83.39 | 42.38  | 39.01      |
     | MIAT        | 83.41 | 44.79  | 39.26      |

@@ -13,15 +13,15 @@ standard AT, the estimators (trained on L2 noise) and MIAT train with L2 PGD-10,
 step eps / 4; the evaluation runs PGD-40, CW-L2 (20 iterations, bounded at eps) and DDN
 (20 iterations, bounded at eps) at eps 0.5.
 
-Expected result (the paper's Table 4, ResNet-18, L2 0.5; NOT measured here: one ResNet-18
-PGD-10 epoch takes ~98 min on this 2-core CPU):
+Expected result (the paper's Table 4, ResNet-18, L2 0.5; NOT measured: one ResNet-18
+PGD-10 epoch takes ~98 min on a 2-core CPU, docs/benchmarks.md):
     | model       | clean | PGD-40 | CW    | DDN   |
     | Standard AT | 83.97 | 61.69  | 30.96 | 29.34 |
     | MIAT        | 84.35 | 62.38  | 34.48 | 32.41 |
 
-CPU-scale run on ../shared/data (2,000 training images, WRN-16-1, 3 epochs per stage),
-measured on the 2-core machine at a load average of 12-15 (other jobs), 34 min wall time:
-    python pipeline/run.py --config cifar10_paper_l2 --data-dir ../shared/data \
+CPU-scale run (2,000 training images, WRN-16-1, 3 epochs per stage; wall time:
+docs/benchmarks.md):
+    python pipeline/run.py --config cifar10_paper_l2 --data-dir DIR \
         --set 'data.dataset=npz:cifar10/cifar10_{split}.npz' --set data.take=2000 \
         --set data.validation_size=0.004 --set data.test_take=200 \
         --set model.architecture=wide_resnet --set 'model.options={"depth": 16, "widen_factor": 1}' \

@@ -9,7 +9,7 @@ Settings: as the ``mnist`` config (SmallCNN, PGD-10 with step eps / 4, batch 128
 with momentum 0.9, 20 epochs, lr / 10 after epoch 15, alpha 5, lambda 0.1, 2048-unit
 estimators) at eps 0.1, the usual Fashion-MNIST radius.
 
-Expected result: NOT measured here (about 3.5 h on this 2-core CPU, as for MNIST), and no
+Expected result: NOT measured (about 3.5 h on 2 CPU cores, as for MNIST: docs/benchmarks.md), and no
 published MIAT number exists for Fashion-MNIST. The run's final table compares the two
 models on the 10,000 test images; MIAT should keep standard AT's clean accuracy and match
 or exceed its PGD accuracy.

@@ -11,9 +11,9 @@ optimizer), weight decay 2e-4; 20 epochs, lr / 10 after epoch 15; alpha 5, lambd
 Estimators: 2048 units, 10 epochs, batch 400, Adam 1e-3. Validation: 10% of the
 training set (6,000 images); evaluation on the 10,000 test images.
 
-Expected result: NOT measured here. At ~240 samples/s for PGD-10 training on this
-2-core CPU, each 54,000-image epoch takes ~4 min, about 3.5 h for the three training
-stages. For reference, TRADES (Zhang et al., ICML 2019, Table 5) reports 99.36% clean and
+Expected result: NOT measured. At ~240 samples/s for PGD-10 training on a 2-core CPU,
+each 54,000-image epoch takes ~4 min, about 3.5 h for the three training stages
+(docs/benchmarks.md). For reference, TRADES (Zhang et al., ICML 2019, Table 5) reports 99.36% clean and
 96.01% under 40-step PGD for standard AT with this network (100 epochs of PGD-40
 training); this shorter PGD-10 schedule should land a little below that, with MIAT at
 least as robust as standard AT.

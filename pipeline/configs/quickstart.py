@@ -3,10 +3,8 @@
 Command:
     python pipeline/run.py          # same as: python pipeline/run.py --config quickstart
 
-Expected result (measured with that command at commit 0f65d23 on the 2-core development
-machine, shared with other jobs at a load average of 3-6: 6 min 43 s wall time; earlier, on an
-idle machine, `make run` on a fresh clone took 2 min 4 s; a 1.4 MB SavedModel; a second run is
-fully cached and takes seconds):
+Expected result (seed 0; a 1.4 MB SavedModel; wall time: docs/benchmarks.md; a second run
+is fully cached and takes seconds):
 
     Accuracy (%) on 359 test examples, Linf eps = 0.2
 
@@ -19,11 +17,11 @@ fully cached and takes seconds):
 
     Exported model: saved_models/quickstart/1
 
-That table is seed 0; this machine reproduces it to the digit, another machine need not
+That table is seed 0; the machine it was measured on reproduces it to the digit, another need not
 (other cores or instruction sets change float rounding, which MIAT amplifies; see
 docs/reproducibility.md). Expect a spread over seeds like the one measured over seeds 0, 1, 2
-(``--set seed=S``) at commit ac0b3c6, before training randomness was derived from (seed,
-step), which moved every number: Standard AT 93.59-95.54 clean, 61.00-63.51 PGD-20,
+(``--set seed=S``) before training randomness was derived from (seed, step), which moved
+every number (docs/reproducibility.md): Standard AT 93.59-95.54 clean, 61.00-63.51 PGD-20,
 60.17-63.79 PGD-40, 61.56-65.46 CW-inf; MIAT 92.48-93.87 clean, 55.15-57.66 PGD-20,
 54.04-55.99 PGD-40, 55.71-60.72 CW-inf.
 

@@ -13,8 +13,8 @@ shrinks its input by 4, so their local maps are 16x16, and their global networks
 The L2 half: add ``--set attack.threat_model=L2 --set attack.eps=0.5 --set attack.step_size=null
 --set 'evaluate.attacks=["pgd40", "cw_l2", "ddn"]'`` (see cifar10_paper_l2).
 
-Expected result (the paper's Table 1, ResNet-18, L-inf 8/255; NOT measured here: the
-dataset is not on this machine and one ResNet-18 epoch on 64x64 images would take hours):
+Expected result (the paper's Table 1, ResNet-18, L-inf 8/255; NOT measured: one
+ResNet-18 epoch on 64x64 images takes hours on a CPU):
     | model       | clean | PGD-40 | AA    | FWA-40 | TI-DIM |
     | Standard AT | 48.40 | 17.35  | 11.27 | 10.29  | 27.84  |
     | MIAT        | 48.41 | 18.67  | 12.29 | 11.32  | 29.37  |

@@ -239,7 +239,7 @@ class PipelineRunner:
             execution_id=execution_id,
             output_dir=staging,
             work_dir=work_dir,
-            tensorboard_dir=self.root / "tensorboard" / f"{name}-{execution_id}",
+            tensorboard_dir=self.root / "tensorboard" / stage.tensorboard_run(self.config),
             data_dir=self.data_dir,
             strategy=self.strategy,
             store=store,

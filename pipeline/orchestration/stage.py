@@ -114,7 +114,7 @@ class StageContext:
             ``<root>/<stage>/<execution_id>`` once the stage returns.
         work_dir: a folder keyed by the cache key that survives a crash (training backups,
             tuner trials), so a rerun with the same key resumes; removed on success.
-        tensorboard_dir: ``<root>/tensorboard/<stage>-<execution_id>``.
+        tensorboard_dir: ``<root>/tensorboard/<run>``, the run named by `Stage.tensorboard_run`.
         data_dir: the ``--data-dir`` flag (None when not given).
         strategy: the `tf.distribute.Strategy` to build and train models under.
         store: the metadata store.
@@ -160,6 +160,10 @@ class Stage:
         other key, so a stage cannot depend on a setting its cache key misses.
         """
         return ()
+
+    def tensorboard_run(self, config: PipelineConfig) -> str:
+        """The TensorBoard run this stage logs to, named by its role (``standard_at``, ``miat``)."""
+        return self.name.value
 
     def enabled_by_default(self, config: PipelineConfig) -> bool:
         """Whether a run without ``--stages`` includes this stage."""

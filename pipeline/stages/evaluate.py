@@ -13,6 +13,7 @@ from mi_keras.evaluation.mi_probe import MIProbe
 from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles
 from pipeline.components.comparison_table import BASELINE_LABEL, TRAINED_LABEL_SECTIONS, ComparisonTable, trained_label
 from pipeline.components.evaluation_summaries import (
+    write_accuracy_table,
     write_mi_histograms,
     write_robustness,
 )
@@ -44,6 +45,9 @@ class Evaluate(Stage):
     ``training_health.json``, the verdict of the `MIHealthMonitor` that watched its training;
     the export stage's metadata carries it with the rest of the training summary.
     """
+
+    def tensorboard_run(self, config: PipelineConfig) -> str:
+        return "evaluation"
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         return (StageName.INGEST, StageName.PRETRAIN, StageName.ESTIMATORS, StageName.TRAIN)
@@ -87,6 +91,7 @@ class Evaluate(Stage):
         table.save(output)
         print(table.to_markdown())
         health = self._training_health(inputs, output)
+        write_accuracy_table(context.tensorboard_dir, table.to_markdown(), f"{data.info['name']} test split")
         blessed, reasons = _bless(table.row(trained), config, data.description["class_counts"]["test"])
         (output / BLESSING_FILE).write_text(
             json.dumps({"blessed": blessed, "reasons": reasons, "training_health": health["miat"]}, indent=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mi_keras.enums import BaseLoss
 from mi_keras.models import AdversarialModel
 from pipeline.components.builders import training_attack
 from pipeline.components.classifier_training import ClassifierTraining, training_metrics
@@ -21,6 +22,9 @@ class Pretrain(Stage):
     Output ``model``: ``best.keras`` (best epoch by validation (clean + PGD) / 2),
     ``last.keras``, ``history.json`` and ``training.json``.
     """
+
+    def tensorboard_run(self, config: PipelineConfig) -> str:
+        return "standard_at" if config.pretrain.base_loss == BaseLoss.CE else config.pretrain.base_loss.value
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         return (StageName.INGEST,)

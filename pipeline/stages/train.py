@@ -9,6 +9,7 @@ from mi_keras.models import MIDefenseModel
 from pipeline.components.artifacts import ClassifierFiles, EstimatorFiles, TuningResult
 from pipeline.components.builders import mi_defense_model
 from pipeline.components.classifier_training import ClassifierTraining, training_metrics
+from pipeline.components.comparison_table import trained_label
 from pipeline.components.stage_data import StageData
 from pipeline.orchestration.artifact import Artifact, ArtifactType
 from pipeline.orchestration.stage import Inputs, Stage, StageContext, StageName, register_stage
@@ -26,6 +27,9 @@ class Train(Stage):
     validation clean and PGD accuracy and the learning rate. Output ``model``: as
     `Pretrain`'s (``best.keras`` by validation (clean + PGD) / 2, ``last.keras``...).
     """
+
+    def tensorboard_run(self, config: PipelineConfig) -> str:
+        return trained_label(config.train).lower()  # miat, namid_t, namid_m or wmim
 
     def upstream(self, config: PipelineConfig) -> tuple[StageName, ...]:
         tuned = (StageName.TUNE,) if config.train.use_tuned else ()
