@@ -37,6 +37,7 @@ parser.add_argument("--estimator-epochs", type=int, default=5)
 parser.add_argument("--samples", type=int, default=None, help="use only this many images (a quick run)")
 parser.add_argument("--export-dir", default=None, help="where to export (default: a temporary folder)")
 args = parser.parse_args()
+epochs, estimator_epochs = args.epochs, args.estimator_epochs
 keras.utils.set_random_seed(0)
 
 # Your data: float32 images in [0, 1] and integer labels. mi_keras refuses uint8 or 0..255
@@ -68,13 +69,13 @@ def sgd():
 # 1. Standard adversarial training.
 at = AdversarialModel(classifier(), attack=attack, seed=0)
 at.compile(optimizer=sgd())
-at.fit(train, validation_data=validation, epochs=args.epochs, verbose=2)
+at.fit(train, validation_data=validation, epochs=epochs)
 
 # 2. Stage 1: the estimators learn to read the frozen AT model (Eq. 4 of the paper, "mim").
 natural, adversarial = (MIEstimator.for_classifier(shape, classes, units=256) for _ in range(2))
 stage1 = MIEstimatorTrainer(at.classifier, natural, adversarial, attack=attack, objective="mim", seed=0)
 stage1.compile(optimizer=keras.optimizers.Adam(1e-3))
-stage1.fit(train, epochs=args.estimator_epochs, verbose=2)
+stage1.fit(train, epochs=estimator_epochs)
 
 # 3. Stage 2: MIAT, alpha 5 and lambda 0 (the released code's lambda; the paper's 0.1 made our
 # small networks collapse to chance, see "Does MIAT help?" in the README). The monitor warns,
@@ -83,7 +84,7 @@ stage1.fit(train, epochs=args.estimator_epochs, verbose=2)
 model = MIDefenseModel(classifier(), natural, adversarial, attack=attack, alpha=5.0, lam=0.0, seed=0)
 model.compile(optimizer=sgd())
 monitor = MIHealthMonitor(validation)
-history = model.fit(train, validation_data=validation, epochs=args.epochs, callbacks=[monitor], verbose=2)
+history = model.fit(train, validation_data=validation, epochs=epochs, callbacks=[monitor])
 print(
     "validation clean / PGD accuracy:",
     history.history["val_clean_accuracy"][-1],

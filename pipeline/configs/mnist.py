@@ -1,7 +1,7 @@
 """MNIST, L-inf eps 0.3, the TRADES small CNN: the classic MNIST robustness setting.
 
-Command (the real MNIST IDX files, e.g. the copy in ../shared/data/mnist):
-    python pipeline/run.py --config mnist --data-dir ../shared/data
+Command (MNIST's four IDX files in DATA_DIR/mnist):
+    python pipeline/run.py --config mnist --data-dir DATA_DIR
 With tensorflow_datasets' prepared MNIST instead: add --set data.dataset=mnist.
 
 Settings: TRADES' SmallCNN (4 convolutions + 3 dense, valid padding, 312,202 parameters);

@@ -8,7 +8,7 @@ Paper setting (1,000 CIFAR-10 test images, a natural ResNet-18, PGD-10, PGD-40, 
 FWA-40 and AutoAttack at 8/255):
 ```
 python -m pipeline.experiments.proof_of_concept \\
-    --dataset 'npz:../shared/data/cifar10/cifar10_{split}.npz' --architecture resnet18 \\
+    --dataset 'npz:DATA_DIR/cifar10/cifar10_{split}.npz' --architecture resnet18 \\
     --epochs 30 --estimator-epochs 10 --n-examples 1000 --eps 0.0313725 \\
     --attacks pgd10,pgd40,fwa10,fwa40,autoattack --out reports/proof_of_concept
 ```
