@@ -95,6 +95,7 @@ print("health verdict:", monitor.verdict())
 # Save the whole model (estimators included) and export the classifier for TF Serving.
 # Both refuse a model whose weights became NaN; a NaN loss would have stopped `fit` first.
 export_root = pathlib.Path(args.export_dir or tempfile.mkdtemp())
+export_root.mkdir(parents=True, exist_ok=True)
 model.save(export_root / "miat.keras")
 served = model.export_classifier(next_version_dir(export_root / "miat"), metadata={"health": monitor.verdict()})
 predict = tf.saved_model.load(str(served)).signatures["serving_default"]

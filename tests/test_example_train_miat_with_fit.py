@@ -25,10 +25,10 @@ def run(arguments: list[str]) -> str:
 def test_the_example_trains_finite_and_exports_a_model_that_answers_without_mi_keras(tmp_path):
     script = str(REPO_ROOT / "examples" / "train_miat_with_fit.py")
     output = run(
-        [script, "--epochs", "1", "--estimator-epochs", "1", "--samples", "256", "--export-dir", str(tmp_path)]
+        [script, "--epochs", "1", "--estimator-epochs", "1", "--samples", "256", "--export-dir", str(tmp_path / "new")]
     )
     assert "health verdict: {'healthy'" in output and "exported to" in output
-    served = tmp_path / "miat" / "1"
+    served = tmp_path / "new" / "miat" / "1"
     assert json.loads((served / "assets" / "metadata.json").read_text())["health"]["epochs_checked"] == 1
     answer = run(
         [
@@ -45,4 +45,12 @@ def test_the_example_trains_finite_and_exports_a_model_that_answers_without_mi_k
         ]
     )
     assert answer.strip().endswith("True (3,)")
-    assert (tmp_path / "miat.keras").is_file()
+    assert (tmp_path / "new" / "miat.keras").is_file()
+
+
+def test_the_readme_snippet_is_taken_from_the_example_line_for_line():
+    readme = (REPO_ROOT / "README.md").read_text()
+    snippet = readme.split("## Train with `model.fit`")[1].split("```python")[1].split("```")[0]
+    example = {line.strip() for line in (REPO_ROOT / "examples" / "train_miat_with_fit.py").read_text().splitlines()}
+    code = [line.strip() for line in snippet.splitlines() if line.strip() and not line.strip().startswith("#")]
+    assert len(code) > 10 and [line for line in code if line not in example] == []
