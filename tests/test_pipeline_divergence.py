@@ -8,23 +8,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from toy_models import LossPoison
 
 from mi_keras.attacks import PGD
 from mi_keras.models import AdversarialModel
 from mi_keras.models.architectures import build_classifier
 from pipeline.components.callbacks import TrainingDivergedError
 from pipeline.components.resumable_fit import ResumableFit
-
-
-@keras.saving.register_keras_serializable(package="tests")
-class LossPoison(keras.layers.Layer):
-    """Adds ``offset`` to the logits: 0 until a callback arms it with NaN."""
-
-    def build(self, input_shape):
-        self.offset = self.add_weight(shape=(), initializer="zeros", trainable=False, name="offset")
-
-    def call(self, logits):
-        return logits + self.offset
 
 
 class ArmPoison(keras.callbacks.Callback):

@@ -6,7 +6,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pipeline.components.evaluation_summaries import write_accuracy_table
-from pipeline.orchestration.config import load_config, with_overrides
+from pipeline.settings import load_config, with_overrides
 from pipeline.stages.estimators import Estimators
 from pipeline.stages.evaluate import Evaluate
 from pipeline.stages.pretrain import Pretrain

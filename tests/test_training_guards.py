@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from toy_models import LossPoison
 
 from mi_keras.attacks import PGD
 from mi_keras.export import export_classifier
@@ -18,21 +19,10 @@ IMAGES = np.random.default_rng(0).random((64, *SHAPE), dtype=np.float32)
 LABELS = (np.arange(64) % 10).astype(np.int32)
 
 
-@keras.saving.register_keras_serializable(package="tests")
-class Poison(keras.layers.Layer):
-    """Adds ``offset`` to the logits: 0 until a test arms it with NaN."""
-
-    def build(self, input_shape):
-        self.offset = self.add_weight(shape=(), initializer="zeros", trainable=False, name="offset")
-
-    def call(self, logits):
-        return logits + self.offset
-
-
 def classifier(num_classes: int = 10) -> keras.Model:
     inputs = keras.Input(SHAPE)
     hidden = keras.layers.Flatten()(keras.layers.Conv2D(4, 3, activation="relu")(inputs))
-    return keras.Model(inputs, Poison(name="poison")(keras.layers.Dense(num_classes)(hidden)))
+    return keras.Model(inputs, LossPoison(name="poison")(keras.layers.Dense(num_classes)(hidden)))
 
 
 def estimator(num_classes: int = 10) -> MIEstimator:

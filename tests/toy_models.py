@@ -41,3 +41,14 @@ def tiny_probe_classifier() -> keras.Model:
     inputs = keras.Input((8, 8, 1))
     hidden = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
     return keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Flatten()(hidden)))
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class LossPoison(keras.layers.Layer):
+    """Adds ``offset`` to the logits: 0 until a test arms it with NaN (a loss that turns NaN)."""
+
+    def build(self, input_shape):
+        self.offset = self.add_weight(shape=(), initializer="zeros", trainable=False, name="offset")
+
+    def call(self, logits):
+        return logits + self.offset
