@@ -194,7 +194,9 @@ def test_a_unit_that_diverges_after_an_epoch_is_scored_at_its_best_epoch(shared_
     study = dataclasses.replace(smoke, name="diverging", datasets=(dataset,), methods=(Method.MIAT_LAMBDA01,))
     UnitRunner(study, tmp_path / "results", tmp_path / "work").run(Unit(dataset.name, Method.MIAT_LAMBDA01, 0))
 
-    record = json.loads((tmp_path / "results" / "diverging" / dataset.name / "miat" / "seed0.json").read_text())
+    record = json.loads(
+        (tmp_path / "results" / "diverging" / dataset.name / "miat_lambda01" / "seed0.json").read_text()
+    )
     assert record["training"]["diverged"] == {"epoch": 2, "batch": 1, "loss": "nan"}
     assert record["training"]["summary"]["best_epoch"] == 1 and len(record["training"]["history"]) == 1
     assert record["stages"]["train"] == "diverged" and record["stages"]["pretrain"] == "complete"
