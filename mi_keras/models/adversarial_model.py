@@ -111,9 +111,7 @@ class AdversarialModel(StepGuard, keras.Model):
         if not isinstance(recompute_clean, bool):
             raise ValueError(f"`recompute_clean` must be True or False; got {recompute_clean!r}.")
         self.recompute_clean = recompute_clean
-        if not isinstance(stop_on_non_finite, bool):
-            raise ValueError(f"`stop_on_non_finite` must be True or False; got {stop_on_non_finite!r}.")
-        self.stop_on_non_finite = stop_on_non_finite
+        self._set_stop_on_non_finite(stop_on_non_finite)
         self.seed = training_seed(seed, self.attack)
         self._trackers = {name: keras.metrics.Mean(name=name) for name in self._tracked_means()}
         self.clean_accuracy = keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")

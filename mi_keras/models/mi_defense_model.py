@@ -19,7 +19,7 @@ from mi_keras.models.adversarial_model import AdversarialModel
 from mi_keras.models.training_utils import (
     as_estimator,
     build_from_classifier,
-    check_estimator_classes,
+    check_estimator_pair,
     classifier_classes,
     freeze,
     images_and_labels,
@@ -155,13 +155,8 @@ class MIDefenseModel(AdversarialModel):
         if not isinstance(shared_dropout_mask, bool):
             raise ValueError(f"`shared_dropout_mask` must be True or False; got {shared_dropout_mask!r}.")
         self.shared_dropout_mask = shared_dropout_mask
-        self._check_num_classes(classifier_classes(self.classifier))
+        check_estimator_pair(self, classifier_classes(self.classifier))
         build_from_classifier(self)
-
-    def _check_num_classes(self, num_classes: int | None) -> None:
-        check_estimator_classes(
-            num_classes, natural_estimator=self.natural_estimator, adversarial_estimator=self.adversarial_estimator
-        )
 
     def _tracked_means(self) -> list[str]:
         return [
@@ -292,7 +287,7 @@ class MIDefenseModel(AdversarialModel):
     def build(self, input_shape):
         super().build(input_shape)
         num_classes = self.classifier.compute_output_shape(tuple(input_shape))[-1]
-        self._check_num_classes(num_classes)
+        check_estimator_pair(self, num_classes)
         for estimator in (self.natural_estimator, self.adversarial_estimator):
             if not estimator.built:
                 estimator.build((None, *tuple(input_shape)[1:]), (None, num_classes))

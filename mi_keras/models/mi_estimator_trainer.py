@@ -20,7 +20,7 @@ from mi_keras.models.training_utils import (
     as_attack,
     as_estimator,
     build_from_classifier,
-    check_estimator_classes,
+    check_estimator_pair,
     classifier_classes,
     deserialize_if_config,
     images_and_labels,
@@ -111,10 +111,8 @@ class MIEstimatorTrainer(StepGuard, keras.Model):
         self.classifier = deserialize_if_config(classifier)
         self.natural_estimator = as_estimator(natural_estimator, "natural_estimator")
         self.adversarial_estimator = as_estimator(adversarial_estimator, "adversarial_estimator")
-        self._check_num_classes(classifier_classes(self.classifier))
-        if not isinstance(stop_on_non_finite, bool):
-            raise ValueError(f"`stop_on_non_finite` must be True or False; got {stop_on_non_finite!r}.")
-        self.stop_on_non_finite = stop_on_non_finite
+        check_estimator_pair(self, classifier_classes(self.classifier))
+        self._set_stop_on_non_finite(stop_on_non_finite)
         self.attack = as_attack(attack, "attack")
         self.objective = EstimatorObjective.parse(objective, "objective")
         self.selection = Selection.parse(selection, "selection")
@@ -188,16 +186,11 @@ class MIEstimatorTrainer(StepGuard, keras.Model):
         if not self.classifier.built:
             self.classifier.build(input_shape)
         num_classes = self.classifier.compute_output_shape(tuple(input_shape))[-1]
-        self._check_num_classes(num_classes)
+        check_estimator_pair(self, num_classes)
         for estimator in (self.natural_estimator, self.adversarial_estimator):
             if not estimator.built:
                 estimator.build((None, *tuple(input_shape)[1:]), (None, num_classes))
         self.built = True
-
-    def _check_num_classes(self, num_classes: int | None) -> None:
-        check_estimator_classes(
-            num_classes, natural_estimator=self.natural_estimator, adversarial_estimator=self.adversarial_estimator
-        )
 
     def get_config(self) -> dict[str, Any]:
         return {

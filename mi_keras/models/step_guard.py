@@ -132,6 +132,11 @@ class StepGuard:
 
     stop_on_non_finite: bool = True
 
+    def _set_stop_on_non_finite(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise ValueError(f"`stop_on_non_finite` must be True or False; got {value!r}.")
+        self.stop_on_non_finite = value
+
     def fit(self, *args, callbacks=None, **kwargs):
         callbacks = list(callbacks or [])
         if self.stop_on_non_finite:

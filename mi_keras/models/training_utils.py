@@ -60,6 +60,13 @@ def check_estimator_classes(num_classes: int | None, **estimators: MIEstimator) 
             )
 
 
+def check_estimator_pair(model, num_classes: int | None) -> None:
+    """`check_estimator_classes` for a model's ``natural_estimator`` and ``adversarial_estimator``."""
+    check_estimator_classes(
+        num_classes, natural_estimator=model.natural_estimator, adversarial_estimator=model.adversarial_estimator
+    )
+
+
 def classifier_classes(classifier: keras.Model) -> int | None:
     """The classifier's logit count when its outputs are known (functional models), else None."""
     outputs = getattr(classifier, "outputs", None)
