@@ -124,3 +124,17 @@ class LogitNormalization(ParsableEnum):
     NONE = "none"  # the paper: raw logits
     CENTER = "center"
     STANDARDIZE = "standardize"
+
+
+class EstimatorReading(ParsableEnum):
+    """Whether the frozen natural estimator reads a classifier's logits (`MIProbe`'s control).
+
+    The probe scores ``I_N(x; h(x))`` twice more: with every sample's logits replaced by the
+    batch mean (a constant: whatever the estimator reads then comes from the image alone), and
+    with the logits centred and rescaled to the spread of the classifier the estimator was
+    trained on. A raw estimate no higher than the constant's is not low MI: it says nothing.
+    """
+
+    READS = "reads"  # the raw logits score above the constant: the estimate measures something
+    OUT_OF_RANGE = "out_of_range"  # the centred-rescaled logits score at least twice as high: the logits drifted
+    BLIND = "blind"  # neither scores above the constant: the estimator does not read this classifier

@@ -7,10 +7,12 @@ import json
 import keras
 import numpy as np
 import pytest
-from toy_models import tiny_probe_classifier
+import tensorflow as tf
+from toy_models import tiny_probe_classifier, trained_digits_classifier, trained_digits_estimators
 
 from mi_keras.attacks import FGSM
-from mi_keras.evaluation.mi_probe import MEASUREMENTS, MIProbe, batch_bounds
+from mi_keras.enums import EstimatorReading
+from mi_keras.evaluation.mi_probe import MEASUREMENTS, MIProbe, batch_bounds, control_logits
 from mi_keras.mi import MIEstimator
 
 
@@ -84,3 +86,42 @@ def test_probe_measures_each_pattern_with_its_estimator(parts, tmp_path):
     assert json.load(open(paths["json"]))["by_group"]["all"]["count"] == 21
     with open(paths["plot"], "rb") as file:
         assert file.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_control_logits_are_a_constant_and_a_rescaled_copy_with_the_same_predictions():
+    logits = np.random.default_rng(0).normal(3.0, 4.0, size=(16, 10)).astype("float32")
+    controls = control_logits(tf.constant(logits), reference_scale=2.5)
+    np.testing.assert_allclose(controls["batch_mean"], np.broadcast_to(logits.mean(0), logits.shape), rtol=1e-5)
+    rescaled = controls["rescaled"].numpy()
+    np.testing.assert_allclose(rescaled.mean(-1), 0.0, atol=1e-5)
+    assert np.sqrt(np.mean(np.square(rescaled))) == pytest.approx(2.5, rel=1e-5)
+    np.testing.assert_array_equal(rescaled.argmax(-1), logits.argmax(-1))
+    # A collapsed classifier (one logit vector for every image) stays finite: all zeros.
+    np.testing.assert_array_equal(control_logits(tf.ones((4, 10)), 2.5)["rescaled"], np.zeros((4, 10)))
+    assert set(control_logits(tf.constant(logits), None)) == {"batch_mean"}
+
+
+def test_constant_logits_read_as_blind(parts):
+    classifier, natural, adversarial, x, y = parts
+    constant = keras.Sequential([classifier, keras.layers.Rescaling(0.0, offset=1.0)])
+    probe = MIProbe(constant, natural, adversarial, FGSM(0.05), batch_size=10, progress=False)
+    controls = probe.run((x, y))["logit_controls"]
+    assert controls["raw_gain"]["mean"] == 0.0 and controls["reading"] == EstimatorReading.BLIND.value
+
+
+def test_trained_estimators_read_their_classifier_and_find_a_shifted_copy_out_of_range():
+    classifier, x, y = trained_digits_classifier()
+    estimators = trained_digits_estimators()
+    reference = MIProbe.logit_scale(classifier, x)
+
+    def controls(model):
+        probe = MIProbe(model, *estimators, FGSM(0.1), batch_size=100, progress=False, reference_logit_scale=reference)
+        return probe.run((x, y))["logit_controls"]
+
+    own = controls(classifier)
+    assert own["reading"] == EstimatorReading.READS.value and own["logit_scale"] == pytest.approx(reference)
+    assert own["raw_gain"]["mean"] > 2 * own["raw_gain"]["standard_error"] > 0
+    # The same predictions, every logit + 50: the estimator reads a fraction of what it did.
+    shifted = controls(keras.Sequential([classifier, keras.layers.Rescaling(1.0, offset=50.0)]))
+    assert shifted["reading"] == EstimatorReading.OUT_OF_RANGE.value
+    assert shifted["rescaled_gain"]["mean"] == pytest.approx(own["rescaled_gain"]["mean"], rel=0.2)

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from sklearn.datasets import load_digits
-from toy_models import trained_digits_classifier
+from toy_models import trained_digits_classifier, trained_digits_estimators
 
 import mi_keras.models.mi_defense_model as mi_defense_module
 from mi_keras.attacks import PGD
 from mi_keras.callbacks import MIHealthMonitor, MIHealthWarning, health_findings
 from mi_keras.mi import MIEstimator
-from mi_keras.models import AdversarialModel, MIDefenseModel, MIEstimatorTrainer
+from mi_keras.models import AdversarialModel, MIDefenseModel
 
 ATTACK = PGD(0.1, steps=3, seed=0)
 
@@ -28,14 +28,8 @@ def digits():
 
 
 @pytest.fixture(scope="module")
-def trained_estimators(digits):
-    """Natural and adversarial estimators trained (Eq. 4, ``mim``) against the trained digits CNN."""
-    classifier, _, _ = trained_digits_classifier()
-    estimators = [MIEstimator.for_classifier((8, 8, 1), 10, units=32) for _ in range(2)]
-    trainer = MIEstimatorTrainer(classifier, *estimators, attack=ATTACK, objective="mim", seed=0)
-    trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
-    trainer.fit(digits[0][:1024], digits[1][:1024], batch_size=64, epochs=3, verbose=0)
-    return estimators
+def trained_estimators():
+    return trained_digits_estimators()
 
 
 def trained_copy() -> keras.Model:

@@ -94,6 +94,7 @@ def test_mi_probe_command_line(parts, tmp_path, capsys):
             "--model", str(tmp_path / "classifier.keras"),
             "--natural-estimator", str(tmp_path / "natural.keras"),
             "--adversarial-estimator", str(tmp_path / "adversarial.keras"),
+            "--reference-model", str(tmp_path / "classifier.keras"),
             "--npz", str(tmp_path / "data.npz"), "--attack", "fgsm", "--eps", "0.1",
             "--batch-size", "10", "--no-progress", "--out", str(tmp_path / "probe"),
         ]
@@ -103,7 +104,11 @@ def test_mi_probe_command_line(parts, tmp_path, capsys):
     assert summary["attack"]["name"] == "FGSM" and summary["n_examples"] == 20
     groups = summary["by_group"]
     assert groups["robust"]["count"] + groups["fooled"]["count"] == 20  # y = clean predictions
-    assert "natural_mi_natural" in json.loads(capsys.readouterr().out)["all"]
+    printed = json.loads(capsys.readouterr().out)
+    assert "natural_mi_natural" in printed["by_group"]["all"]
+    # The reference is the probed model itself: its spread is the reference spread.
+    assert printed["logit_controls"]["logit_scale"] == pytest.approx(printed["logit_controls"]["reference_logit_scale"])
+    assert printed["logit_controls"] == summary["logit_controls"]
     bad_attack = ["--attack", "pgd7", "--eps", "0.1", "--npz", str(tmp_path / "data.npz")]
     with pytest.raises(SystemExit):
         mi_probe.main(["--model", "m.keras", "--natural-estimator", "a", "--adversarial-estimator", "b", *bad_attack])

@@ -8,6 +8,7 @@ import pathlib
 import numpy as np
 import pytest
 
+from mi_keras.enums import EstimatorReading
 from pipeline import study as study_cli
 from pipeline.study_driver.results_report import verdict
 from pipeline.study_driver.study import Method, StudyEvaluation, load_study
@@ -106,6 +107,9 @@ def test_smoke_study_runs_the_cifar10_recipes_from_the_npz_files_and_resumes(sha
             assert record["test"]["best"]["clean"]["n"] == 100  # data.test_take
             assert record["test"]["best"]["pgd40"]["n"] == 40
             assert record["test"]["best"]["mi_probe"]["n_examples"] == 20
+            controls = record["test"]["best"]["mi_probe"]["logit_controls"]
+            assert controls["reading"] in {reading.value for reading in EstimatorReading}
+            assert controls["reference_logit_scale"] > 0 and controls["rescaled_gain"] is not None
             assert {check["name"] for check in record["test"]["best"]["masking_checks"]}
         else:
             assert record["test"]["autoattack"]["n"] == 10
@@ -235,3 +239,27 @@ def test_report_reads_the_mi_shift_of_fooled_samples_only_where_the_estimators_f
     )
     assert records["miat_lambda0"]["natural_mi_natural"]["mean"] <= 0
     assert "- MIAT (lambda 0): the frozen estimators read no natural MI in its logits" in report
+
+
+def test_report_tells_per_seed_whether_the_estimator_reads_each_model(tmp_path):
+    from pipeline.study_driver.results_report import render_report
+
+    controls = {
+        "logit_scale": 12.0,
+        "reference_logit_scale": 4.0,
+        "batch_mean": -9.0,
+        "raw_gain": {"mean": 0.5, "standard_error": 0.1},
+        "rescaled_gain": {"mean": 6.0, "standard_error": 0.3},
+        "reading": "out_of_range",
+    }
+    for method in ("standard_at", "miat_lambda0"):
+        name = f"cpu_study/fashion_mnist/{method}/seed0.json"
+        (tmp_path / "results" / name).parent.mkdir(parents=True)
+        record = json.loads((pathlib.Path(__file__).parents[1] / "results" / name).read_text())
+        if method == "miat_lambda0":
+            record["test"]["best"]["mi_probe"]["logit_controls"] = controls
+        (tmp_path / "results" / name).write_text(json.dumps(record))
+    report = render_report(load_study("cpu_study"), tmp_path / "results", None, "command")
+    table = report.split("### Does the natural estimator read the classifier?")[1]
+    assert "| MIAT (lambda 0) | 0: out_of_range | 0.500 (n=1) | 6.000 (n=1) | 3.00 (n=1) |" in table
+    assert "| Standard AT |" not in table.split("## ")[0]  # measured before the controls existed

@@ -32,6 +32,24 @@ def trained_digits_classifier():
     return model, images[1500:1700], labels[1500:1700]
 
 
+@functools.lru_cache(maxsize=1)
+def trained_digits_estimators():
+    """Natural and adversarial estimators trained (Eq. 4, ``mim``) against `trained_digits_classifier`."""
+    from mi_keras.attacks import PGD
+    from mi_keras.mi import MIEstimator
+    from mi_keras.models import MIEstimatorTrainer
+
+    classifier, _, _ = trained_digits_classifier()
+    keras.utils.set_random_seed(0)
+    digits = load_digits()
+    images = (digits.images / 16.0).astype("float32")[..., None]
+    estimators = [MIEstimator.for_classifier((8, 8, 1), 10, units=32) for _ in range(2)]
+    trainer = MIEstimatorTrainer(classifier, *estimators, attack=PGD(0.1, steps=3, seed=0), objective="mim", seed=0)
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
+    trainer.fit(images[:1024], digits.target[:1024].astype("int32"), batch_size=64, epochs=3, verbose=0)
+    return estimators
+
+
 def accuracy(model, x, y) -> float:
     return float(np.mean(np.argmax(model(x, training=False), -1) == y))
 

@@ -37,7 +37,7 @@ import tensorflow as tf
 
 from mi_keras.attacks.attack import Attack, logits_of
 from mi_keras.attacks.geometry import fold_seed
-from mi_keras.enums import Selection
+from mi_keras.enums import EstimatorReading, Selection
 from mi_keras.evaluation.attack_spec import AttackSpec
 from mi_keras.evaluation.cli_data import add_data_arguments, load_data
 from mi_keras.evaluation.data_slice import DataSlice
@@ -45,9 +45,13 @@ from mi_keras.evaluation.loaded_classifier import LoadedClassifier
 from mi_keras.losses.selection import selection_masks
 from mi_keras.mi.bounds import batch_bounds, scoring_batch_size
 from mi_keras.mi.mi_terms import LABELS as MEASUREMENTS
-from mi_keras.mi.mi_terms import mi_terms, pattern_features
+from mi_keras.mi.mi_terms import mi_terms, pattern_features, score_against
 
 GROUPS = ("robust", "fooled")
+# A paired difference counts when its mean exceeds this many standard errors.
+_READING_STANDARD_ERRORS = 2.0
+# Below this share of the centred-rescaled logits' gain, the raw logits count as out of range.
+_RAW_SHARE_READS = 0.5
 
 
 class MIProbe:
@@ -86,6 +90,8 @@ class MIProbe:
         batch_size: samples per estimator call (>= 2).
         seed: seed of the attack's random draws.
         progress: show a progress bar.
+        reference_logit_scale: the spread (`logit_scale`) of the classifier the estimators
+            were trained on; None leaves out the centred-rescaled control.
     """
 
     def __init__(
@@ -97,7 +103,11 @@ class MIProbe:
         batch_size: int = 256,
         seed: int = 0,
         progress: bool = True,
+        reference_logit_scale: float | None = None,
     ):
+        if reference_logit_scale is not None and not reference_logit_scale > 0:
+            raise ValueError(f"`reference_logit_scale` must be positive; got {reference_logit_scale}.")
+        self.reference_logit_scale = reference_logit_scale
         self.classifier = classifier
         self.natural_estimator = natural_estimator
         self.adversarial_estimator = adversarial_estimator
@@ -116,15 +126,20 @@ class MIProbe:
         terms = mi_terms(*estimators, *features, logits, logits_adv, training=False)
         masks = selection_masks(logits, logits_adv, y, Selection.LOGITS)
         groups = {name: masks[name] > 0 for name in ("robust", "fooled")}
+        controls = control_logits(logits, self.reference_logit_scale)
+        control_scores = score_against(self.natural_estimator, features[0], list(controls.values()), training=False)
         return {
             **terms._asdict(),
+            **{f"natural_mi_natural_{name}": score for name, score in zip(controls, control_scores)},
+            "logit_scale": _per_sample_scale(logits),
             "correct": masks["natural_correct"] > 0,
             "correct_adversarial": masks["adversarial_correct"] > 0,
             **groups,
         }
 
     def measure(self, data, n_examples: int | None = None) -> dict[str, np.ndarray]:
-        """Per-sample arrays: the four measurements and the boolean ``correct``,
+        """Per-sample arrays: the four measurements, the controls ``natural_mi_natural_batch_mean``
+        (and ``natural_mi_natural_rescaled``), ``logit_scale``, and the boolean ``correct``,
         ``correct_adversarial``, ``robust`` and ``fooled`` (from `selection_masks`)."""
         data = DataSlice.from_source(data, n_examples, minimum_examples=2)
         base_seed = tf.constant([self.seed, 0], tf.int64)
@@ -167,7 +182,18 @@ class MIProbe:
             "labels": dict(MEASUREMENTS),
             "groups": list(GROUPS),
             "by_group": by_group,
+            "logit_controls": _logit_controls(per_sample, self.reference_logit_scale),
         }
+
+    @staticmethod
+    def logit_scale(classifier, x: np.ndarray, batch_size: int = 256) -> float:
+        """The spread of a classifier's logits on ``x``: the root mean square of each sample's
+        logits minus that sample's mean logit (what the rescaled control matches)."""
+        scales = [
+            _per_sample_scale(logits_of(classifier, tf.constant(x[begin:end])))
+            for begin, end in batch_bounds(len(x), batch_size)
+        ]
+        return float(tf.sqrt(tf.reduce_mean(tf.square(tf.concat(scales, axis=0)))))
 
     @staticmethod
     def save(summary: dict[str, Any], directory: str | os.PathLike) -> dict[str, str]:
@@ -183,6 +209,63 @@ class MIProbe:
             json.dump(summary, file, indent=2, allow_nan=False)
         plot_mi_probe(summary, paths["plot"])
         return paths
+
+
+def control_logits(logits: tf.Tensor, reference_scale: float | None) -> dict[str, tf.Tensor]:
+    """The control inputs of the natural estimator: ``batch_mean`` (every row the batch's mean
+    logits) and, given ``reference_scale``, ``rescaled`` (each row centred, the batch scaled so
+    that its root mean square is ``reference_scale``; the predicted classes are unchanged)."""
+    logits = tf.cast(logits, tf.float32)
+    controls = {"batch_mean": tf.broadcast_to(tf.reduce_mean(logits, axis=0, keepdims=True), tf.shape(logits))}
+    if reference_scale is not None:
+        centred = logits - tf.reduce_mean(logits, axis=-1, keepdims=True)
+        # The floor keeps a constant batch (a collapsed classifier) finite: it stays all zeros.
+        spread = tf.sqrt(tf.reduce_mean(tf.square(centred)) + 1e-12)
+        controls["rescaled"] = centred * (reference_scale / spread)
+    return controls
+
+
+def _per_sample_scale(logits: tf.Tensor) -> tf.Tensor:
+    logits = tf.cast(logits, tf.float32)
+    centred = logits - tf.reduce_mean(logits, axis=-1, keepdims=True)
+    return tf.sqrt(tf.reduce_mean(tf.square(centred), axis=-1))
+
+
+def _paired_difference(values: np.ndarray, baseline: np.ndarray) -> dict[str, float]:
+    difference = values.astype(np.float64) - baseline
+    standard_error = float(difference.std(ddof=1) / np.sqrt(len(difference)))
+    return {"mean": float(difference.mean()), "standard_error": standard_error}
+
+
+def _exceeds(difference: dict[str, float]) -> bool:
+    return difference["mean"] > max(0.0, _READING_STANDARD_ERRORS * difference["standard_error"])
+
+
+def _logit_controls(per_sample: dict[str, np.ndarray], reference_scale: float | None) -> dict[str, Any]:
+    """Raw ``I_N(x; h(x))`` against its controls, paired per sample over every example.
+
+    Gains are over the constant (batch-mean) logits. The estimator ``reads`` the classifier
+    when the raw gain is significant and, given the rescaled control, at least
+    `_RAW_SHARE_READS` of the rescaled gain; ``out_of_range`` when only the rescaled logits
+    reach that; ``blind`` when neither gains significantly.
+    """
+    constant = per_sample["natural_mi_natural_batch_mean"]
+    raw_gain = _paired_difference(per_sample["natural_mi_natural"], constant)
+    record: dict[str, Any] = {
+        "logit_scale": float(np.sqrt(np.mean(np.square(per_sample["logit_scale"])))),
+        "reference_logit_scale": reference_scale,
+        "batch_mean": float(constant.mean()),
+        "raw_gain": raw_gain,
+        "rescaled_gain": None,
+    }
+    reading = EstimatorReading.READS if _exceeds(raw_gain) else EstimatorReading.BLIND
+    if reference_scale is not None:
+        rescaled_gain = _paired_difference(per_sample["natural_mi_natural_rescaled"], constant)
+        record["rescaled_gain"] = rescaled_gain
+        if _exceeds(rescaled_gain) and raw_gain["mean"] < _RAW_SHARE_READS * rescaled_gain["mean"]:
+            reading = EstimatorReading.OUT_OF_RANGE
+    record["reading"] = reading.value
+    return record
 
 
 def _statistics(per_sample: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, Any]:
@@ -212,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="pgd20",
         help="one of " + ", ".join(spec.value for spec in AttackSpec if spec != AttackSpec.TRANSFER),
     )
+    parser.add_argument(
+        "--reference-model",
+        help="the classifier the estimators were trained on (the pipeline's pretrain model): "
+        "adds the centred-rescaled control to the logit controls",
+    )
     parser.add_argument("--eps", type=float, required=True, help="attack radius")
     parser.add_argument("--threat-model", default="Linf", help="Linf or L2")
     parser.add_argument("--batch-size", type=int, default=256)
@@ -231,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         data = load_data(args)
         estimators = [keras.saving.load_model(path) for path in (args.natural_estimator, args.adversarial_estimator)]
         classifier = LoadedClassifier.load(args.model)
+        reference = LoadedClassifier.load(args.reference_model) if args.reference_model else None
     except ValueError as error:
         parser.error(str(error))
     probe = MIProbe(
@@ -240,11 +329,12 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         progress=not args.no_progress,
+        reference_logit_scale=MIProbe.logit_scale(reference, data.x, args.batch_size) if reference else None,
     )
     summary = probe.run(data)
     if args.out:
         MIProbe.save(summary, args.out)
-    print(json.dumps(summary["by_group"], indent=1))
+    print(json.dumps({key: summary[key] for key in ("by_group", "logit_controls")}, indent=1))
     return 0
 
 

@@ -146,15 +146,19 @@ class Evaluate(Stage):
         context: StageContext, inputs: Inputs, path: pathlib.Path, test, output: pathlib.Path, log_dir: pathlib.Path
     ) -> None:
         config = context.config
+        data = DataSlice.from_source(test)  # one PGD pass feeds both the summary and the histograms
+        batch_size = max(2, config.evaluate.batch_size)
+        # The estimators were trained on the standard-AT model: its logits' spread is the reference.
+        reference = keras.saving.load_model(ClassifierFiles.of(inputs[StageName.PRETRAIN]["model"]).best)
         probe = MIProbe(
             keras.saving.load_model(path),
             *EstimatorFiles.of(inputs[StageName.ESTIMATORS]["estimators"]).load(),
             AttackSpec.PGD20.build(config.attack.eps, config.attack.threat_model, seed=config.seed),
-            batch_size=max(2, config.evaluate.batch_size),
+            batch_size=batch_size,
             seed=config.seed,
             progress=context.verbose > 0,
+            reference_logit_scale=MIProbe.logit_scale(reference, data.x, batch_size),
         )
-        data = DataSlice.from_source(test)  # one PGD pass feeds both the summary and the histograms
         per_sample = probe.measure(data)
         MIProbe.save(probe.summarize(per_sample, data), output / "mi_probe")
         write_mi_histograms(log_dir, per_sample)

@@ -43,7 +43,7 @@ def metric_values(records, dataset: str, method: Method, kind: UnitKind, path: t
         if (unit.dataset, unit.method, unit.kind) == (dataset, method, kind):
             value = record["test"]
             for key in path:
-                value = value[key] if value is not None else None
+                value = value.get(key) if value is not None else None
             if value is not None:
                 values[unit.seed] = value
     return values
@@ -310,6 +310,37 @@ def _probe_shift(records, dataset: str, method: Method, estimator: str) -> dict[
     return {seed: on_adversarial[seed] - on_natural[seed] for seed in set(on_adversarial) & set(on_natural)}
 
 
+_READING_LEGEND = (
+    "I_N(x; h(x)) scored with the model's logits, with the batch-mean logits (a constant) and with the logits "
+    "centred and rescaled to standard AT's spread; a gain is over the constant. 'reads': the raw gain is "
+    "significant and at least half the rescaled one; 'out_of_range': only the rescaled logits are read; "
+    "'blind': neither. Units evaluated before the controls existed have no row."
+)
+
+
+def _reading_table(study: Study, records, dataset: str) -> list[str]:
+    """Per method, whether the natural estimator reads the best model's logits (`EstimatorReading`
+    per seed) and the gains over constant logits, raw and centred-rescaled to standard AT's spread."""
+    path = ("best", "mi_probe", "logit_controls")
+    lines = [
+        "| method | reading per seed | raw gain (nats) | rescaled gain (nats) | logit spread / standard AT's |",
+        "|---|---|---|---|---|",
+    ]
+    for method in study.methods:
+        controls = metric_values(records, dataset, method, UnitKind.TRAINING, path)
+        if not controls:
+            continue
+        seeds = sorted(controls)
+        readings = ", ".join(f"{seed}: {controls[seed]['reading']}" for seed in seeds)
+        raw = [controls[seed]["raw_gain"]["mean"] for seed in seeds]
+        rescaled = [controls[seed]["rescaled_gain"]["mean"] for seed in seeds]
+        spread = [controls[seed]["logit_scale"] / controls[seed]["reference_logit_scale"] for seed in seeds]
+        lines.append(
+            f"| {method.display_name} | {readings} | {_nats(raw)} | {_nats(rescaled)} | {_mean_std(spread, 1, 2)} |"
+        )
+    return lines
+
+
 def _cost_lines(study: Study, records) -> list[str]:
     times = defaultdict(list)
     for unit, record in records.items():
@@ -353,6 +384,8 @@ def render_report(study: Study, results_dir: pathlib.Path, plot_path: pathlib.Pa
         lines += _probe_table(study, records, dataset.name)
         lines += ["", "### What the attack changes in the MI of the samples it fools (same model, same estimators)", ""]
         lines += _probe_shift_lines(study, records, dataset.name)
+        lines += ["", "### Does the natural estimator read the classifier? (the probe's logit controls)", ""]
+        lines += [_READING_LEGEND, ""] + _reading_table(study, records, dataset.name)
     lines += ["", "## Cost (wall time on the machine of each JSON's `machine` record)", ""] + _cost_lines(
         study, records
     )

@@ -137,6 +137,7 @@ class UnitRunner:
             # The test split is the dataset-seed's, shared by every method's unit.
             StageData(shared.outputs[StageName.INGEST]["dataset"]).arrays("test"),
             EstimatorFiles.of(shared.outputs[StageName.ESTIMATORS]["estimators"]),
+            ClassifierFiles.of(shared.outputs[StageName.PRETRAIN]["model"]).best,
             progress=self.verbose > 0,
         )
         record: dict[str, Any] = {

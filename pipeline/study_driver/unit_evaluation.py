@@ -54,7 +54,8 @@ class UnitEvaluator:
     - PGD-40 (step eps / 4, uniform random start) on the PGD subset, for the best-by-
       validation and the last-epoch model; the gradient-masking checks on the best;
     - the MI probe (natural and adversarial MI of robust and fooled samples, PGD-20) on the
-      best, with the dataset-seed's estimators, so every method is probed by the same pair;
+      best, with the dataset-seed's estimators, so every method is probed by the same pair,
+      and its logit controls (does the natural estimator still read the classifier?);
     - AutoAttack "standard" (APGD-CE, APGD-T, FAB-T, Square 5,000) on its own subset.
 
     Args:
@@ -62,6 +63,8 @@ class UnitEvaluator:
         config: the unit's pipeline config (eps, threat model, seed).
         test: the test split ``(x, y)``.
         estimators: the estimators stage's output.
+        estimators_target: the classifier the estimators were trained on (the dataset-seed's
+            standard-AT model): the reference spread of the probe's logit controls.
         progress: show progress bars.
     """
 
@@ -71,12 +74,14 @@ class UnitEvaluator:
         config: PipelineConfig,
         test: tuple[np.ndarray, np.ndarray],
         estimators: EstimatorFiles,
+        estimators_target: pathlib.Path,
         progress: bool = False,
     ):
         self.settings = settings
         self.config = config
         self.test = test
         self.estimators = estimators
+        self.estimators_target = estimators_target
         self.progress = progress
         self.subsets = fixed_subsets(test[1], settings)
 
@@ -150,6 +155,7 @@ class UnitEvaluator:
     def _mi_probe(self, model_path: pathlib.Path) -> dict[str, Any]:
         x, y = self.test
         indices = self.subsets["mi_probe"]
+        reference = keras.saving.load_model(self.estimators_target)
         probe = MIProbe(
             keras.saving.load_model(model_path),
             *self.estimators.load(),
@@ -159,7 +165,9 @@ class UnitEvaluator:
             batch_size=self.settings.batch_size,
             seed=self.settings.subset_seed,
             progress=self.progress,
+            reference_logit_scale=MIProbe.logit_scale(reference, x[indices], self.settings.batch_size),
         )
         data = DataSlice(x[indices], y[indices], "study MI-probe subset")
         summary = probe.summarize(probe.measure(data), data)
-        return {key: summary[key] for key in ("attack", "n_examples", "clean_accuracy", "labels", "by_group")}
+        keys = ("attack", "n_examples", "clean_accuracy", "labels", "by_group", "logit_controls")
+        return {key: summary[key] for key in keys}
