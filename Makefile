@@ -19,12 +19,16 @@ setup: $(STAMP)
 run: setup
 	$(PY) pipeline/run.py
 
+# One pytest-xdist worker per core, whole modules per worker (module fixtures are built once).
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
+
 test: setup lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 # Everything but the long end-to-end runs (@pytest.mark.slow); `make test` runs them too.
 test-fast: setup lint
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 # The formatter and linter (configured in pyproject.toml); `make format` applies both.
 lint: setup

@@ -1,4 +1,5 @@
-"""Shared test setup: quiet TensorFlow, two threads, fixed seeds, and the shared data folder."""
+"""Shared test setup: quiet TensorFlow, the cores shared out among pytest-xdist's workers, the
+long modules scheduled first, fixed seeds, and the shared data folder."""
 
 from __future__ import annotations
 
@@ -13,14 +14,24 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+# `make test` runs one xdist worker per core: each gets its share of the cores, so the
+# workers do not oversubscribe them (one process alone gets two threads).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 try:
-    tf.config.threading.set_intra_op_parallelism_threads(2)
+    tf.config.threading.set_intra_op_parallelism_threads(max(1, 2 // _WORKERS))
     tf.config.threading.set_inter_op_parallelism_threads(1)
 except RuntimeError:  # already initialised by an earlier import; harmless
     pass
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Modules with a slow test run first: ``--dist loadfile`` hands out whole modules in
+    collection order, and a long module handed out last would leave the other worker idle."""
+    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module.__name__ not in slow_modules)
 
 
 @pytest.fixture(autouse=True)
