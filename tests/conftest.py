@@ -12,16 +12,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from threads import configure_threads  # noqa: E402
 
-# `make test` runs one xdist worker per core: each gets its share of the cores, so the
-# workers do not oversubscribe them (one process alone gets two threads).
-_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-try:
-    tf.config.threading.set_intra_op_parallelism_threads(max(1, 2 // _WORKERS))
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-except RuntimeError:  # already initialised by an earlier import; harmless
-    pass
+configure_threads()
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

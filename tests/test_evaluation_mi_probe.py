@@ -106,7 +106,8 @@ def test_constant_logits_read_as_blind(parts):
     constant = keras.Sequential([classifier, keras.layers.Rescaling(0.0, offset=1.0)])
     probe = MIProbe(constant, natural, adversarial, FGSM(0.05), batch_size=10, progress=False)
     controls = probe.run((x, y))["logit_controls"]
-    assert controls["raw_gain"]["mean"] == 0.0 and controls["reading"] == EstimatorReading.BLIND.value
+    # Equal up to float32 round-off (the scores of the two are computed in one stacked call).
+    assert abs(controls["raw_gain"]["mean"]) < 1e-6 and controls["reading"] == EstimatorReading.BLIND.value
 
 
 def test_trained_estimators_read_their_classifier_and_find_a_shifted_copy_out_of_range():

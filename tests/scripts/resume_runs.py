@@ -14,11 +14,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 TESTS = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(TESTS), str(TESTS.parent)]
 
-import tensorflow as tf  # noqa: E402
+from threads import configure_threads  # noqa: E402
 
-# The threads of tests/conftest.py, so both processes compute alike.
-tf.config.threading.set_intra_op_parallelism_threads(2)
-tf.config.threading.set_inter_op_parallelism_threads(1)
+configure_threads()  # the test process's threads, so both processes compute alike
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
