@@ -11,6 +11,7 @@ import tensorflow as tf
 from mi_keras.attacks.attack import Attack, logits_of, positive_integer
 from mi_keras.attacks.geometry import (
     fold_seed,
+    keep_samples,
     project,
     random_unit_direction,
     steepest_ascent,
@@ -212,7 +213,7 @@ class APGD(Attack):
         }
         if target is not None:
             live["target"] = target
-        live = _keep_samples(live, ~fooled)
+        live = keep_samples(live, ~fooled)
         outcome = (fooled, start, loss)
 
         def body(i, live, outcome):
@@ -225,7 +226,7 @@ class APGD(Attack):
                 tf.tensor_scatter_nd_update(found_loss, rows, tf.boolean_mask(live["loss_previous"], fooled_now)),
             )
             # Dropping the fooled samples copies the state: skip it when none was fooled.
-            live = tf.cond(tf.reduce_any(fooled_now), lambda: _keep_samples(live, ~fooled_now), lambda: live)
+            live = tf.cond(tf.reduce_any(fooled_now), lambda: keep_samples(live, ~fooled_now), lambda: live)
             return i + 1, live, outcome
 
         _, live, (fooled, found, found_loss) = tf.while_loop(
@@ -292,8 +293,3 @@ class APGD(Attack):
             "restarts": self.restarts,
             "rho": self.rho,
         }
-
-
-def _keep_samples(state: dict[str, tf.Tensor], keep: tf.Tensor) -> dict[str, tf.Tensor]:
-    """The per-sample ``state`` of the samples where ``keep`` holds."""
-    return {key: tf.boolean_mask(value, keep) for key, value in state.items()}
