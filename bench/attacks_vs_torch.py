@@ -48,6 +48,9 @@ Where the settings cannot match, or the libraries differ by design:
   iteration for the whole batch (as the official code); ours draws one per sample.
 - torchattacks' APGD and APGD-T follow the official code (start on the boundary, the same
   checkpoints and step-size halving), as ours; its FAB-T is the official code's as well.
+  Both libraries run each target class (and restart) on the points still robust only; ours
+  also drops a point from a run at the iteration that fools it (APGD) or puts it within eps
+  (FAB), where the official code keeps computing on it to the end of the run.
 - ``--steps`` and ``--square-queries`` shorten every attack of both libraries alike (and the
   AutoAttack rows); the full run keeps the published 100 and 5,000.
 
