@@ -127,7 +127,7 @@ def train_classifier(args) -> keras.Model:
         # eps grows 0.1, 0.2, 0.3: PGD training at eps 0.3 from scratch stalls at chance level.
         eps = min(EPS, 0.1 * (epoch + 1))
         attack = PGD(eps, steps=10, step_size=eps / 4, random_start=RandomStart.UNIFORM)
-        step = tf.function(lambda x, y, seed, attack=attack: _adversarial_step(model, optimizer, attack, x, y, seed))
+        step = tf.function(lambda x, y, seed, attack=attack: adversarial_step(model, optimizer, attack, x, y, seed))
         started, losses = time.perf_counter(), []
         for index, (images, labels) in enumerate(dataset):
             losses.append(float(step(images, labels, tf.constant([args.seed, epoch * 100000 + index], tf.int64))))
@@ -140,7 +140,7 @@ def train_classifier(args) -> keras.Model:
     return model
 
 
-def _adversarial_step(model, optimizer, attack, x, y, seed):
+def adversarial_step(model, optimizer, attack, x, y, seed):
     x_adv = attack(model, x, y, seed=seed)
     with tf.GradientTape() as tape:
         logits = model(x_adv, training=True)

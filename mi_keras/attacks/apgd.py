@@ -11,6 +11,7 @@ import tensorflow as tf
 from mi_keras.attacks.attack import Attack, logits_of, positive_integer
 from mi_keras.attacks.geometry import (
     fold_seed,
+    keep_samples,
     project,
     random_unit_direction,
     steepest_ascent,
@@ -63,15 +64,19 @@ class APGD(Attack):
       of the window's steps (the paper says "fewer than"; the official code, followed here,
       "at most"), or when the step was not halved at the previous checkpoint and the best loss
       did not improve since;
-    - per sample, the last fooling point found is returned; for a sample never fooled, the
+    - per sample, the first fooling point found is returned (the official code keeps iterating
+      and returns the last one: the robust accuracy is the same); for a sample never fooled, the
       highest-loss point over all runs (the official code returns the clean input there; the
       robust accuracy is the same, and the point is more useful, e.g. for training). Samples
       misclassified already are returned unchanged.
 
-    A restart only changes the samples still robust (it computes on the whole batch, so that
-    shapes stay static), and a run stops early once every sample is fooled. Everything runs in
-    ``tf.while_loop``s, so the attack works inside ``tf.function`` and compiles with XLA.
-    `AutoAttack.run` gives each attack only the samples still robust.
+    Work is spent only where it can change the outcome: each run (restart, or target class of
+    APGD-T) computes on the samples still robust, as in the official code, and inside a run a
+    sample leaves the computation at the iteration that fools it (the official code keeps it
+    to the end of the run). A sample's iterates do not depend on the other samples: its
+    starting point is drawn for the whole batch and picked by its index. Everything runs in
+    ``tf.while_loop``s on gathered samples of dynamic count, so one trace serves every batch
+    size, inside ``tf.function`` and under XLA.
 
     Deviation from the official code (not the paper): the loss-increase count of the first
     window compares the first iterate with the starting point's loss (the official code
@@ -142,12 +147,22 @@ class APGD(Attack):
         robust = tf.equal(tf.argmax(clean_logits, -1, output_type=tf.int32), y)
 
         def body(run, x_adv, robust, loss_best):
-            target = self._target_of_run(clean_logits, run)
-            fooling, fooled, x_best, loss = self._single_run(model, x, y, target, fold_seed(seed, run))
-            newly_fooled = robust & fooled
-            higher = robust & ~fooled & (loss > loss_best)
-            x_adv = where_samples(newly_fooled, fooling, where_samples(higher, x_best, x_adv))
-            return run + 1, x_adv, robust & ~fooled, tf.where(higher, loss, loss_best)
+            # A run computes only on the samples still robust, as the official code does.
+            rows = tf.where(robust)
+            # Drawn for the whole batch, so a sample's start depends on its index only.
+            direction = random_unit_direction(tf.shape(x), self.threat_model, fold_seed(seed, run))
+            target = self._target_of_run(tf.gather_nd(clean_logits, rows), run)
+            fooled, x_found, loss = self._single_run(
+                model, tf.gather_nd(x, rows), tf.gather_nd(y, rows), target, tf.gather_nd(direction, rows)
+            )
+            higher = fooled | (loss > tf.gather_nd(loss_best, rows))
+            x_kept = where_samples(higher, x_found, tf.gather_nd(x_adv, rows))
+            return (
+                run + 1,
+                tf.tensor_scatter_nd_update(x_adv, rows, x_kept),
+                tf.tensor_scatter_nd_update(robust, rows, ~fooled),
+                tf.tensor_scatter_nd_update(loss_best, rows, tf.where(higher, loss, tf.gather_nd(loss_best, rows))),
+            )
 
         _, x_adv, _, _ = tf.while_loop(
             lambda run, _, robust, __: (run < self._num_runs()) & tf.reduce_any(robust),
@@ -166,87 +181,109 @@ class APGD(Attack):
         gradient = tape.gradient(total, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return logits, loss, gradient
 
-    def _single_run(self, model, x, y, target, seed):
-        """One APGD run on the whole batch.
+    def _single_run(self, model, x, y, target, direction):
+        """One APGD run from ``x + eps * direction``, on the samples given.
 
-        Returns ``(last fooling point, fooled, highest-loss point, highest loss)`` per sample.
+        Each iteration computes only on the samples not fooled yet: a fooled sample keeps its
+        first fooling point and leaves the run's state. Returns ``(fooled, point, loss)`` per
+        sample, the point being the fooling one or, for a sample never fooled, the highest-loss
+        one with its loss (the loss of a fooled sample is its fooling point's).
         """
         eps, threat_model = self.eps, self.threat_model
         is_checkpoint, window_length = (tf.constant(a) for a in checkpoint_schedule(self.steps))
-        start = project(x + eps * random_unit_direction(tf.shape(x), threat_model, seed), x, eps, threat_model)
+        start = project(x + eps * direction, x, eps, threat_model)
         logits, loss, gradient = self._loss_and_gradient(model, start, y, target)
         fooled = tf.not_equal(tf.argmax(logits, -1, output_type=tf.int32), y)
         batch = tf.shape(x)[:1]
+        live = {
+            "index": tf.range(batch[0]),
+            "x": x,
+            "y": y,
+            "x_k": start,
+            "x_previous": start,
+            "gradient": gradient,
+            "step": tf.fill(batch, 2.0 * eps),
+            "x_best": start,
+            "gradient_best": gradient,
+            "loss_best": loss,
+            "loss_previous": loss,
+            "increases": tf.zeros(batch),
+            "loss_at_check": loss,
+            "reduced_at_check": tf.ones(batch, tf.bool),
+        }
+        if target is not None:
+            live["target"] = target
+        live = keep_samples(live, ~fooled)
+        outcome = (fooled, start, loss)
 
-        def body(i, x_k, x_previous, gradient, step, best, fooling):
-            x_best, gradient_best, loss_best, loss_previous, increases = best[:5]
-            loss_at_check, reduced_at_check = best[5:]
-            x_fooling, fooled = fooling
-            momentum = tf.where(i > 0, 0.75, 1.0)
-            step_b = tf.reshape(step, [-1] + [1] * (len(x.shape) - 1))
-            z = project(x_k + step_b * steepest_ascent(gradient, threat_model), x, eps, threat_model)
-            x_new = project(
-                x_k + momentum * (z - x_k) + (1.0 - momentum) * (x_k - x_previous),
-                x,
-                eps,
-                threat_model,
+        def body(i, live, outcome):
+            x_new, fooled_now, live = self._iteration(model, i, live, is_checkpoint, window_length)
+            rows = tf.boolean_mask(live["index"], fooled_now)[:, None]
+            fooled, found, found_loss = outcome
+            outcome = (
+                tf.tensor_scatter_nd_update(fooled, rows, tf.ones_like(rows[:, 0], tf.bool)),
+                tf.tensor_scatter_nd_update(found, rows, tf.boolean_mask(x_new, fooled_now)),
+                tf.tensor_scatter_nd_update(found_loss, rows, tf.boolean_mask(live["loss_previous"], fooled_now)),
             )
-            logits, loss, gradient_new = self._loss_and_gradient(model, x_new, y, target)
-            fooled_now = tf.not_equal(tf.argmax(logits, -1, output_type=tf.int32), y)
-            x_fooling = where_samples(fooled_now, x_new, x_fooling)
-            fooled = fooled | fooled_now
+            # Dropping the fooled samples copies the state: skip it when none was fooled.
+            live = tf.cond(tf.reduce_any(fooled_now), lambda: keep_samples(live, ~fooled_now), lambda: live)
+            return i + 1, live, outcome
 
-            improved = loss > loss_best
-            x_best = where_samples(improved, x_new, x_best)
-            gradient_best = where_samples(improved, gradient_new, gradient_best)
-            loss_best = tf.where(improved, loss, loss_best)
-            increases += tf.cast(loss > loss_previous, tf.float32)
-
-            # Checkpoint: halve the step and restart from the best point where progress stalled.
-            at_check = tf.gather(is_checkpoint, i)
-            oscillating = increases <= self.rho * tf.gather(window_length, i)
-            stalled = ~reduced_at_check & (loss_at_check >= loss_best)
-            reduce = at_check & (oscillating | stalled)
-            step = tf.where(reduce, step / 2.0, step)
-            x_next = where_samples(reduce, x_best, x_new)
-            gradient_next = where_samples(reduce, gradient_best, gradient_new)
-            reduced_at_check = tf.where(at_check, reduce, reduced_at_check)
-            loss_at_check = tf.where(at_check, loss_best, loss_at_check)
-            increases = tf.where(at_check, tf.zeros_like(increases), increases)
-            best = (
-                x_best,
-                gradient_best,
-                loss_best,
-                loss,
-                increases,
-                loss_at_check,
-                reduced_at_check,
-            )
-            return i + 1, x_next, x_k, gradient_next, step, best, (x_fooling, fooled)
-
-        best = (
-            start,
-            gradient,
-            loss,
-            loss,
-            tf.zeros(batch),
-            loss,
-            tf.ones(batch, tf.bool),
+        _, live, (fooled, found, found_loss) = tf.while_loop(
+            lambda i, live, _: (i < self.steps) & (tf.size(live["index"]) > 0), body, (tf.constant(0), live, outcome)
         )
-        state = (
-            tf.constant(0),
-            start,
-            start,
-            gradient,
-            tf.fill(batch, 2.0 * eps),
-            best,
-            (start, fooled),
+        rows = live["index"][:, None]
+        return (
+            fooled,
+            tf.tensor_scatter_nd_update(found, rows, live["x_best"]),
+            tf.tensor_scatter_nd_update(found_loss, rows, live["loss_best"]),
         )
-        # Once every sample is fooled, further iterations cannot change the outcome.
-        final = tf.while_loop(lambda i, *state: (i < self.steps) & ~tf.reduce_all(state[-1][1]), body, state)
-        x_best, _, loss_best = final[-2][:3]
-        x_fooling, fooled = final[-1]
-        return x_fooling, fooled, x_best, loss_best
+
+    def _iteration(self, model, i, live, is_checkpoint, window_length):
+        """One APGD step of the live samples: ``(new point, fooled by it, updated state)``."""
+        eps, threat_model = self.eps, self.threat_model
+        x, x_k = live["x"], live["x_k"]
+        momentum = tf.where(i > 0, 0.75, 1.0)
+        step_b = tf.reshape(live["step"], [-1] + [1] * (len(x.shape) - 1))
+        z = project(x_k + step_b * steepest_ascent(live["gradient"], threat_model), x, eps, threat_model)
+        x_new = project(
+            x_k + momentum * (z - x_k) + (1.0 - momentum) * (x_k - live["x_previous"]),
+            x,
+            eps,
+            threat_model,
+        )
+        logits, loss, gradient_new = self._loss_and_gradient(model, x_new, live["y"], live.get("target"))
+        fooled_now = tf.not_equal(tf.argmax(logits, -1, output_type=tf.int32), live["y"])
+
+        improved = loss > live["loss_best"]
+        x_best = where_samples(improved, x_new, live["x_best"])
+        gradient_best = where_samples(improved, gradient_new, live["gradient_best"])
+        loss_best = tf.where(improved, loss, live["loss_best"])
+        increases = live["increases"] + tf.cast(loss > live["loss_previous"], tf.float32)
+
+        # Checkpoint: halve the step and restart from the best point where progress stalled.
+        at_check = tf.gather(is_checkpoint, i)
+        oscillating = increases <= self.rho * tf.gather(window_length, i)
+        stalled = ~live["reduced_at_check"] & (live["loss_at_check"] >= loss_best)
+        reduce = at_check & (oscillating | stalled)
+        return (
+            x_new,
+            fooled_now,
+            {
+                **live,
+                "x_k": where_samples(reduce, x_best, x_new),
+                "x_previous": x_k,
+                "gradient": where_samples(reduce, gradient_best, gradient_new),
+                "step": tf.where(reduce, live["step"] / 2.0, live["step"]),
+                "x_best": x_best,
+                "gradient_best": gradient_best,
+                "loss_best": loss_best,
+                "loss_previous": loss,
+                "increases": tf.where(at_check, tf.zeros_like(increases), increases),
+                "loss_at_check": tf.where(at_check, loss_best, live["loss_at_check"]),
+                "reduced_at_check": tf.where(at_check, reduce, live["reduced_at_check"]),
+            },
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {

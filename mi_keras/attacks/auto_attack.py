@@ -79,9 +79,9 @@ class AutoAttack(Attack):
     eps ball and [0, 1] (an attack that breaks this raises ``RuntimeError``).
 
     Calling the attack (``auto_attack(model, x, y)``) eagerly returns ``run(...).x_adv``.
-    Called inside a ``tf.function`` (where subsets cannot be gathered), every attack runs on
-    the whole batch and only its results on still-robust samples are kept: the same
-    ensemble, at a higher cost.
+    Called inside a ``tf.function``, each attack gets the samples still robust, gathered in
+    the graph (one trace for any batch size): the same ensemble, without the per-attack
+    report.
 
     Example:
     ```python
@@ -191,10 +191,13 @@ class AutoAttack(Attack):
         robust = tf.equal(tf.argmax(logits_of(model, x), -1, output_type=tf.int32), y)
         x_adv = x
         for index, attack in enumerate(self.attacks):
-            candidate = attack.perturb(model, x, y, fold_seed(seed, index))
-            fooled = robust & self._fools(model, candidate, x, y)
-            x_adv = where_samples(fooled, candidate, x_adv)
-            robust = robust & ~fooled
+            # Each attack sees only the samples still robust, as in `run`.
+            rows = tf.where(robust)
+            x_live, y_live = tf.gather_nd(x, rows), tf.gather_nd(y, rows)
+            candidate = attack.perturb(model, x_live, y_live, fold_seed(seed, index))
+            fooled = self._fools(model, candidate, x_live, y_live)
+            x_adv = tf.tensor_scatter_nd_update(x_adv, rows, where_samples(fooled, candidate, x_live))
+            robust = tf.tensor_scatter_nd_update(robust, rows, ~fooled)
         return x_adv
 
     def _fools(self, model, x_adv, x, y) -> tf.Tensor:

@@ -12,6 +12,7 @@ from mi_keras.attacks.apgd_targeted import ranked_target
 from mi_keras.attacks.attack import Attack, logits_of, positive_integer
 from mi_keras.attacks.geometry import (
     fold_seed,
+    keep_samples,
     perturbation_norm,
     random_unit_direction,
     where_samples,
@@ -141,11 +142,16 @@ class FAB(Attack):
     input by ``beta``.
 
     FAB minimises the perturbation norm; a sample counts as fooled here only when an
-    adversarial point with norm <= ``eps`` is found, and then the smallest one found is
-    returned (a run stops early once every sample of the batch has one). Other samples are
-    returned unchanged. The first run starts at the input, further restarts at a
-    random point at distance ``eps / 2``. The targeted version tries the top
-    ``n_target_classes`` classes by clean logit, ``restarts`` runs each, on still-robust samples.
+    adversarial point with norm <= ``eps`` is found, and then the first such point is returned
+    (the official code runs on and returns the smallest: the robust accuracy is the same).
+    Other samples are returned unchanged. The first run starts at the input, further restarts
+    at a random point at distance ``eps / 2``. The targeted version tries the top
+    ``n_target_classes`` classes by clean logit, ``restarts`` runs each.
+
+    Work is spent only where it can change the outcome: each run computes on the samples still
+    robust (as the official code), and a sample leaves a run at the iteration that puts it
+    within ``eps``. Restart points are drawn for the whole batch and picked by index, so a
+    sample's iterates do not depend on the others. One trace serves every batch size.
 
     Example:
     ```python
@@ -214,11 +220,27 @@ class FAB(Attack):
         runs = self.restarts * (self.n_target_classes if self.targeted else 1)
 
         def body(run, x_adv, robust):
-            target = ranked_target(clean_logits, run // self.restarts + 1) if self.targeted else None
-            random_start = run % self.restarts > 0
-            found, distance = self._single_run(model, x, y, target, random_start, fold_seed(seed, run))
-            success = robust & (distance <= self.eps)
-            return run + 1, where_samples(success, found, x_adv), robust & ~success
+            # A run computes only on the samples still robust, as the official code does.
+            rows = tf.where(robust)
+            live_logits = tf.gather_nd(clean_logits, rows)
+            target = ranked_target(live_logits, run // self.restarts + 1) if self.targeted else None
+            # Drawn for the whole batch, so a sample's restart depends on its index only.
+            direction = random_unit_direction(tf.shape(x), self.threat_model, fold_seed(seed, run))
+            found, distance = self._single_run(
+                model,
+                tf.gather_nd(x, rows),
+                tf.gather_nd(y, rows),
+                target,
+                run % self.restarts > 0,
+                tf.gather_nd(direction, rows),
+            )
+            success = distance <= self.eps
+            x_kept = where_samples(success, found, tf.gather_nd(x_adv, rows))
+            return (
+                run + 1,
+                tf.tensor_scatter_nd_update(x_adv, rows, x_kept),
+                tf.tensor_scatter_nd_update(robust, rows, ~success),
+            )
 
         _, x_adv, _ = tf.while_loop(
             lambda run, _, robust: (run < runs) & tf.reduce_any(robust),
@@ -246,51 +268,72 @@ class FAB(Attack):
         difference = tf.where(true_class, _BIG, difference)
         return difference, tf.reshape(jacobian, [batch, logits.shape[-1], math.prod(x_k.shape[1:])])
 
-    def _single_run(self, model, x, y, target, random_start, seed):
-        """One FAB run: returns the smallest adversarial found and its norm (1e10 if none)."""
+    def _single_run(self, model, x, y, target, random_start, direction):
+        """One FAB run on the samples given: the adversarial kept per sample and its norm (1e10 if
+        none). A sample leaves the run once it has an adversarial within ``eps``."""
+        batch = tf.shape(x)[0]
+        start = tf.where(random_start, tf.clip_by_value(x + 0.5 * self.eps * direction, 0.0, 1.0), x)
+        live = {"index": tf.range(batch), "x": x, "y": y, "x_k": start, "best": x, "distance": tf.fill([batch], _BIG)}
+        if target is not None:
+            live["target"] = target
+        outcome = (x, tf.fill([batch], _BIG))
+
+        def body(i, live, outcome):
+            live = self._iteration(model, live)
+            settled = live["distance"] <= self.eps
+            rows = tf.boolean_mask(live["index"], settled)[:, None]
+            found, distance = outcome
+            outcome = (
+                tf.tensor_scatter_nd_update(found, rows, tf.boolean_mask(live["best"], settled)),
+                tf.tensor_scatter_nd_update(distance, rows, tf.boolean_mask(live["distance"], settled)),
+            )
+            # Dropping the settled samples copies the state: skip it when none settled.
+            live = tf.cond(tf.reduce_any(settled), lambda: keep_samples(live, ~settled), lambda: live)
+            return i + 1, live, outcome
+
+        _, live, (found, distance) = tf.while_loop(
+            lambda i, live, _: (i < self.steps) & (tf.size(live["index"]) > 0), body, (tf.constant(0), live, outcome)
+        )
+        rows = live["index"][:, None]
+        return (
+            tf.tensor_scatter_nd_update(found, rows, live["best"]),
+            tf.tensor_scatter_nd_update(distance, rows, live["distance"]),
+        )
+
+    def _iteration(self, model, live):
+        """One FAB step of the live samples; returns their updated state."""
         threat_model = self.threat_model
+        x, y, x_k = live["x"], live["y"], live["x_k"]
         shape = tf.shape(x)
         batch = shape[0]
         dims = math.prod(x.shape[1:])
         flat_x = tf.reshape(x, [-1, dims])
         project = project_linf_hyperplane_box if threat_model == ThreatModel.LINF else project_l2_hyperplane_box
         dual_order = 1 if threat_model == ThreatModel.LINF else 2
-        offset = 0.5 * self.eps * random_unit_direction(shape, threat_model, seed)
-        start = tf.where(random_start, tf.clip_by_value(x + offset, 0.0, 1.0), x)
+        difference, gradient = self._boundary_terms(model, x_k, y, live.get("target"))
+        dual_norm = tf.norm(gradient, ord=dual_order, axis=-1)
+        closest = tf.argmin(tf.abs(difference) / (dual_norm + 1e-12), axis=1, output_type=tf.int32)
+        w = tf.gather(gradient, closest, axis=1, batch_dims=1)
+        flat_k = tf.reshape(x_k, [-1, dims])
+        b = -_take(difference, closest) + tf.reduce_sum(w * flat_k, 1)
+        to_plane = project(tf.concat([flat_k, flat_x], 0), tf.concat([w, w], 0), tf.concat([b, b], 0))
+        step_norms = tf.maximum(perturbation_norm(to_plane, threat_model), 1e-8)
+        from_current, from_input = step_norms[:batch], step_norms[batch:]
+        alpha = tf.clip_by_value(from_current / (from_current + from_input), 0.0, self.alpha_max)
+        alpha = alpha[:, None]
+        moved = (flat_k + self.eta * to_plane[:batch]) * (1.0 - alpha) + (flat_x + self.eta * to_plane[batch:]) * alpha
+        x_k = tf.reshape(tf.clip_by_value(moved, 0.0, 1.0), shape)
 
-        def body(i, x_k, best, distance):
-            difference, gradient = self._boundary_terms(model, x_k, y, target)
-            dual_norm = tf.norm(gradient, ord=dual_order, axis=-1)
-            closest = tf.argmin(tf.abs(difference) / (dual_norm + 1e-12), axis=1, output_type=tf.int32)
-            w = tf.gather(gradient, closest, axis=1, batch_dims=1)
-            flat_k = tf.reshape(x_k, [-1, dims])
-            b = -_take(difference, closest) + tf.reduce_sum(w * flat_k, 1)
-            to_plane = project(tf.concat([flat_k, flat_x], 0), tf.concat([w, w], 0), tf.concat([b, b], 0))
-            step_norms = tf.maximum(perturbation_norm(to_plane, threat_model), 1e-8)
-            from_current, from_input = step_norms[:batch], step_norms[batch:]
-            alpha = tf.clip_by_value(from_current / (from_current + from_input), 0.0, self.alpha_max)
-            alpha = alpha[:, None]
-            moved = (flat_k + self.eta * to_plane[:batch]) * (1.0 - alpha) + (
-                flat_x + self.eta * to_plane[batch:]
-            ) * alpha
-            x_k = tf.reshape(tf.clip_by_value(moved, 0.0, 1.0), shape)
-
-            predicted = tf.argmax(logits_of(model, x_k), -1, output_type=tf.int32)
-            adversarial = tf.not_equal(predicted, y)
-            norm = perturbation_norm(x_k - x, threat_model)
-            smaller = adversarial & (norm < distance)
-            best = where_samples(smaller, x_k, best)
-            distance = tf.where(smaller, norm, distance)
-            x_k = where_samples(adversarial, x + (x_k - x) * self.beta, x_k)
-            return i + 1, x_k, best, distance
-
-        # Once every sample has an adversarial within eps, the run's outcome is settled.
-        _, _, best, distance = tf.while_loop(
-            lambda i, _, __, distance: (i < self.steps) & ~tf.reduce_all(distance <= self.eps),
-            body,
-            (tf.constant(0), start, x, tf.fill([batch], _BIG)),
-        )
-        return best, distance
+        predicted = tf.argmax(logits_of(model, x_k), -1, output_type=tf.int32)
+        adversarial = tf.not_equal(predicted, y)
+        norm = perturbation_norm(x_k - x, threat_model)
+        smaller = adversarial & (norm < live["distance"])
+        return {
+            **live,
+            "x_k": where_samples(adversarial, x + (x_k - x) * self.beta, x_k),
+            "best": where_samples(smaller, x_k, live["best"]),
+            "distance": tf.where(smaller, norm, live["distance"]),
+        }
 
     def get_config(self) -> dict[str, Any]:
         return {

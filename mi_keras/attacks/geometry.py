@@ -92,6 +92,15 @@ def where_samples(condition: tf.Tensor, if_true: tf.Tensor, if_false: tf.Tensor)
     return tf.where(mask, if_true, if_false)
 
 
+def keep_samples(state: dict[str, tf.Tensor], keep: tf.Tensor) -> dict[str, tf.Tensor]:
+    """The per-sample tensors of ``state`` (all ``[batch, ...]``) at the samples where ``keep`` holds.
+
+    Attacks drop the samples whose outcome is settled this way, so that later iterations do not
+    compute on them; the count is dynamic, which one trace serves for every batch size.
+    """
+    return {key: tf.boolean_mask(value, keep) for key, value in state.items()}
+
+
 def random_unit_direction(shape, threat_model: ThreatModel, seed=None) -> tf.Tensor:
     """A random direction of unit threat-model norm per sample (AutoAttack's starting points).
 
