@@ -80,7 +80,9 @@ def test_a_sample_search_does_not_depend_on_the_other_samples(digits_classifier,
     attack = Square(eps, threat_model, queries=60, seed=3)
     together = square_attack(attack, model, x, y).numpy()
     alone = square_attack(attack, model, x[:50], y[:50]).numpy()
-    np.testing.assert_array_equal(together[:50], alone)
+    # Up to float32 round-off (the model's kernels may differ with the batch size): a search
+    # that depended on the other samples would move pixels by the order of eps.
+    np.testing.assert_allclose(together[:50], alone, rtol=0, atol=1e-6)
 
 
 def test_each_sample_draws_its_own_square():
