@@ -91,6 +91,7 @@ from art_crosscheck import (  # noqa: E402  (bench/ is on sys.path)
     adversarial_step,
     train_classifier,
 )
+from record import write_result  # noqa: E402
 
 from mi_keras.attacks import PGD  # noqa: E402
 from mi_keras.attacks.apgd import APGD  # noqa: E402
@@ -464,14 +465,46 @@ def main(argv=None) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
+    results = {}
     for dataset in args.datasets:
         keras.utils.set_random_seed(args.seed)
         torch.manual_seed(args.seed)  # torchattacks' PGD draws its start from the global generator
         if args.train_only:
             load_case(args, dataset)
         else:
-            print_table(dataset, run_case(args, dataset))
+            results[dataset] = run_case(args, dataset)
+            print_table(dataset, results[dataset])
+    if results and not args.quick:  # docs/benchmarks.md is rendered from this file by bench/report.py
+        print(record_results(results, argv if argv is not None else sys.argv[1:]))
     return 0
+
+
+def record_results(results: dict[str, list[tuple]], arguments: list[str]):
+    """Writes results/bench/attacks_vs_torch.json: one row per dataset and attack."""
+    columns = ["dataset", "attack", "n", "ours robust %", "torchattacks robust %", "diff pp", "+- SE pp"]
+    columns += ["ours s", "torchattacks s", "speedup"]
+    rows = [
+        [
+            dataset,
+            name,
+            n,
+            round(100 * ours, 1),
+            round(100 * theirs, 1),
+            round(100 * (ours - theirs), 1),
+            round(binomial_standard_error(ours, n), 1),
+            round(our_seconds, 1),
+            round(torch_seconds, 1),
+            f"{torch_seconds / our_seconds:.2f}x",
+        ]
+        for dataset, rows in results.items()
+        for name, ours, theirs, our_seconds, torch_seconds, n in rows
+    ]
+    notes = [
+        f"Targets: speedup >= {SPEEDUP_TARGET}x and |diff| <= {AGREEMENT_PP} pp on every row; "
+        "our times include each attack's tracing."
+    ]
+    command = " ".join(["python bench/attacks_vs_torch.py", *arguments])
+    return write_result("attacks_vs_torch", "Our attacks vs torchattacks 3.5.1", command, columns, rows, notes)
 
 
 def run_case(args, dataset: str) -> list[tuple]:
