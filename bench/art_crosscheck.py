@@ -106,13 +106,20 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     return args
 
 
+def load_cached_weights(model: keras.Model, weights, retrain: bool) -> bool:
+    """Loads ``weights`` into ``model`` when the file exists and no retraining is asked."""
+    if retrain or not weights.is_file():
+        return False
+    model.load_weights(weights)
+    print(f"loaded cached weights {weights}")
+    return True
+
+
 def train_classifier(args) -> keras.Model:
     """PGD adversarial training (Madry et al.) of the TRADES SmallCNN, cached by its settings."""
     model = small_cnn(input_shape=(28, 28, 1), num_classes=10)
     weights = CACHE_DIR / f"mnist_small_cnn_pgd_e{args.train_epochs}_n{args.train_examples}_s{args.seed}.weights.h5"
-    if weights.is_file() and not args.retrain:
-        model.load_weights(weights)
-        print(f"loaded cached weights {weights}")
+    if load_cached_weights(model, weights, args.retrain):
         return model
     dataset, _ = load_dataset(
         f"idx:{MNIST_DIR}",

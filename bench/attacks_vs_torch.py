@@ -89,6 +89,7 @@ from art_crosscheck import (  # noqa: E402  (bench/ is on sys.path)
     REPO_ROOT,
     add_classifier_arguments,
     adversarial_step,
+    load_cached_weights,
     train_classifier,
 )
 from record import write_result  # noqa: E402
@@ -270,9 +271,7 @@ def train_cifar_classifier(args) -> keras.Model:
     model = wide_resnet((32, 32, 3), 10, depth=16, widen_factor=1)
     epochs, examples = args.cifar_train_epochs, args.cifar_train_examples
     weights = CACHE_DIR / f"cifar10_wrn16_1_pgd_e{epochs}_n{examples}_s{args.seed}.weights.h5"
-    if weights.is_file() and not args.retrain:
-        model.load_weights(weights)
-        print(f"loaded cached weights {weights}")
+    if load_cached_weights(model, weights, args.retrain):
         return model
     dataset, _ = load_dataset(
         f"npz:{CIFAR_DIR}/cifar10_{{split}}.npz",
